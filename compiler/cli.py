@@ -1,0 +1,135 @@
+"""The `recipec` command line: build, lint, rules, schema.
+
+Every user error is a RecipecError, printed as one line per finding and mapped to its exit code
+(1: invalid input or a failed check; 2: usage). Heavy modules are imported inside the commands, so
+`recipec --help` and `recipec lint` pay only for what they use.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import CheckFailed, RecipecError
+
+
+def _fail(exc: RecipecError) -> None:
+    click.echo(str(exc), err=True)
+    if isinstance(exc, CheckFailed):
+        click.echo(f"recipec: {len(exc.diagnostics)} error(s)", err=True)
+    sys.exit(exc.exit_code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="recipec")
+def main() -> None:
+    """Compile serving recipes into guarded launch bundles."""
+
+
+@main.command()
+@click.argument("recipe")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Bundle directory (default: build/RECIPE/TARGET).")
+@click.option("--target", type=click.Choice(["slurm", "local"]), default=None,
+              help="Where the bundle runs (default: the recipe's target).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
+              help="Override a recipe value before validation (value parsed as YAML). Repeatable.")
+@click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+def build(recipe: str, output: Path | None, target: str | None, overrides: tuple, strict: bool) -> None:
+    """Build the launch bundle of RECIPE (a name under recipes/ or a path)."""
+    from .pipeline import build as run_build
+
+    try:
+        out, warnings = run_build(recipe, target, output, tuple(overrides), strict=strict)
+    except RecipecError as exc:
+        _fail(exc)
+    for w in warnings:
+        click.echo(w.format(), err=True)
+    click.echo(f"wrote {_shown(out)}")
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+@main.command()
+@click.argument("recipes", nargs=-1)
+@click.option("--changelog", "changelog", type=click.Path(path_type=Path), default=None,
+              help="Changelog to lint (default: perf-changelog.yaml when present).")
+@click.option("--repo", "repository", default=None, metavar="OWNER/REPO",
+              help="Repository pr-links must point to (default: [tool.recipec] repository).")
+@click.option("--base-ref", default=None, help="Git ref: changelog entries added since it are checked "
+              "against the recipes' config keys, and history before it must be unchanged.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text")
+@click.option("--strict", is_flag=True, help="Warnings fail too.")
+def lint(recipes: tuple, changelog: Path | None, repository: str | None, base_ref: str | None,
+         fmt: str, strict: bool) -> None:
+    """Check recipes (default: every recipes/*.yaml) and the changelog. Exit 1 on any error."""
+    from .lint import run_lint
+
+    try:
+        diagnostics = run_lint(recipes, changelog, repository, base_ref)
+    except RecipecError as exc:
+        _fail(exc)
+    failing = [d for d in diagnostics if d.severity == "error" or strict]
+    if fmt == "json":
+        click.echo(json.dumps([d.as_dict() for d in diagnostics], indent=2))
+    elif fmt == "github":
+        for d in diagnostics:
+            level = "error" if d in failing else "warning"
+            message = d.message + (f" ({d.hint})" if d.hint else "")
+            click.echo(f"::{level} file={d.position.path},line={d.position.line},col={d.position.col},"
+                       f"title={d.code}::{message}")
+    else:
+        for d in diagnostics:
+            click.echo(d.format())
+        if diagnostics:
+            click.echo(f"recipec: {len(failing)} error(s), {len(diagnostics) - len(failing)} warning(s)",
+                       err=True)
+    sys.exit(1 if failing else 0)
+
+
+@main.command()
+def rules() -> None:
+    """List every rule code with its summary and fix hint."""
+    from .rules import all_rules
+
+    for r in all_rules():
+        click.echo(f"{r.code}  {r.name:<28} {r.severity:<7} {r.summary}")
+        click.echo(f"{'':6} fix: {r.hint}")
+
+
+@main.command()
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Directory to write recipe.schema.json and changelog.schema.json into.")
+@click.option("--check", is_flag=True, help="Exit 1 if the files in --output (default schema/) differ.")
+def schema(output: Path | None, check: bool) -> None:
+    """Print the recipe JSON Schema, or write/check both schemas in a directory."""
+    from .schema import schema_files
+
+    files = schema_files()
+    if output is None and not check:
+        click.echo(files["recipe.schema.json"], nl=False)
+        return
+    folder = output or Path("schema")
+    if check:
+        stale = [name for name, text in files.items()
+                 if not (folder / name).is_file() or (folder / name).read_text(encoding="utf-8") != text]
+        for name in stale:
+            click.echo(f"{folder / name}: out of date (run: recipec schema -o {folder})", err=True)
+        sys.exit(1 if stale else 0)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (folder / name).write_text(text, encoding="utf-8")
+        click.echo(f"wrote {folder / name}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

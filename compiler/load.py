@@ -1,0 +1,162 @@
+"""Stage 1, load: YAML text -> plain data plus the source position of every value.
+
+Takes a path (or text), gives a ``Document``: the data as dicts/lists/scalars and a map from each
+value's key path (a tuple of keys and indexes) to its ``Position``. Rejects what YAML would accept
+silently but a recipe must not contain: duplicate keys, anchors/aliases (the expansion of an alias
+bomb is the classic way a tiny file eats all memory), nesting deeper than MAX_DEPTH, files larger
+than MAX_BYTES, and text that is not UTF-8.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import LoadError, Position
+
+try:  # libyaml's parser is several times faster than the pure-Python one
+    _BaseLoader = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - PyYAML built without libyaml
+    _BaseLoader = yaml.SafeLoader
+
+MAX_BYTES = 1024 * 1024
+MAX_DEPTH = 32
+MAX_NODES = 200_000
+
+KeyPath = tuple  # tuple[str | int, ...]
+
+
+@dataclass
+class Document:
+    """Plain data of one YAML file and where each value came from."""
+
+    path: str
+    data: Any
+    positions: dict[KeyPath, Position] = field(default_factory=dict)
+
+    def position(self, keypath: KeyPath) -> Position:
+        """Position of the value at ``keypath``, or of its nearest ancestor that has one."""
+        keypath = tuple(keypath)
+        while keypath:
+            if keypath in self.positions:
+                return self.positions[keypath]
+            keypath = keypath[:-1]
+        return self.positions.get((), Position(self.path, 1, 1))
+
+
+def read_text(path: Path, display: str) -> str:
+    """Read a file as strict UTF-8 with a size limit; errors name the file and position."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise LoadError(f"file is {size} bytes, more than the {MAX_BYTES} a recipe may have",
+                            Position(display, 1, 1))
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise LoadError("no such file", Position(display)) from None
+    except IsADirectoryError:
+        raise LoadError("is a directory, not a file", Position(display)) from None
+    except OSError as exc:
+        raise LoadError(f"cannot read: {exc.strerror}", Position(display)) from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise LoadError(f"not UTF-8 text (byte 0x{raw[exc.start]:02x})",
+                        Position(display, line, col)) from None
+
+
+def load_file(path: Path, display: str | None = None) -> Document:
+    display = display or str(path)
+    return load_text(read_text(path, display), display)
+
+
+def load_text(text: str, display: str) -> Document:
+    if "\0" in text:
+        line = text.count("\n", 0, text.index("\0")) + 1
+        raise LoadError("file contains a NUL character", Position(display, line, 1))
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    loader = _BaseLoader(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        message = " ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
+        pos = Position(display, mark.line + 1, mark.column + 1) if mark else Position(display)
+        hint = None
+        if mark and text.splitlines()[mark.line:mark.line + 1] and "\t" in text.splitlines()[mark.line]:
+            hint = "YAML does not allow tabs for indentation: use spaces"
+        raise LoadError(f"invalid YAML: {message}", pos, hint) from None
+    except yaml.YAMLError as exc:
+        raise LoadError(f"invalid YAML: {exc}", Position(display)) from None
+    finally:
+        loader.dispose()
+    doc = Document(display, None)
+    if node is None:
+        doc.data = None
+        doc.positions[()] = Position(display, 1, 1)
+        return doc
+    builder = _Builder(display, loader, doc.positions)
+    doc.data = builder.build(node, (), 0)
+    return doc
+
+
+class _Builder:
+    """Turns a composed YAML node tree into plain data, recording positions on the way."""
+
+    def __init__(self, display: str, loader, positions: dict):
+        self.display = display
+        self.loader = loader
+        self.positions = positions
+        self.count = 0
+        self.seen: set[int] = set()
+
+    def pos(self, node) -> Position:
+        return Position(self.display, node.start_mark.line + 1, node.start_mark.column + 1)
+
+    def build(self, node, keypath: KeyPath, depth: int):
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise LoadError(f"more than {MAX_NODES} values: not a recipe", self.pos(node))
+        if depth > MAX_DEPTH:
+            raise LoadError(f"nested deeper than {MAX_DEPTH} levels", self.pos(node))
+        if id(node) in self.seen:  # an alias: the composer hands us the anchored node once more
+            raise LoadError("YAML aliases (*name) are not allowed in recipes", self.pos(node))
+        self.seen.add(id(node))
+        self.positions[keypath] = self.pos(node)
+        if isinstance(node, yaml.MappingNode):
+            out: dict = {}
+            keys: dict = {}
+            for key_node, value_node in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    raise LoadError("YAML merge keys (<<) are not allowed in recipes", self.pos(key_node))
+                if not isinstance(key_node, yaml.ScalarNode):
+                    raise LoadError("mapping keys must be plain scalars", self.pos(key_node))
+                key = self.scalar(key_node)
+                if isinstance(key, (dict, list)) or key is None:
+                    raise LoadError("mapping keys must be plain scalars", self.pos(key_node))
+                key = str(key) if not isinstance(key, str) else key
+                if key in keys:
+                    first = keys[key]
+                    raise LoadError(f"duplicate key '{key}' (first defined at line {first.line})",
+                                    self.pos(key_node))
+                keys[key] = self.pos(key_node)
+                if id(value_node) in self.seen:
+                    raise LoadError("YAML aliases (*name) are not allowed in recipes", self.pos(key_node))
+                out[key] = self.build(value_node, keypath + (key,), depth + 1)
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, keypath + (i,), depth + 1) for i, item in enumerate(node.value)]
+        return self.scalar(node)
+
+    def scalar(self, node):
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except yaml.constructor.ConstructorError as exc:
+            raise LoadError(f"invalid value: {exc.problem}", self.pos(node)) from None
+

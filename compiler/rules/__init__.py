@@ -1,0 +1,94 @@
+"""Stage 3, check: a registry of small rules over a validated Recipe (what a schema cannot say).
+
+Each rule has a code, a one-line summary and a fix hint, and yields ``Finding``s that point at a key
+path; the registry turns them into Diagnostics at that key's file:line:col. `recipec rules` lists
+them; tests/rules/ holds a failing and a passing fixture for each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from ..config import ProjectConfig
+from ..diagnostics import Diagnostic
+from ..load import Document
+from ..model import Recipe
+
+
+@dataclass(frozen=True)
+class Finding:
+    keypath: tuple
+    message: str
+    hint: str | None = None
+    severity: str | None = None  # None: the rule's own severity
+
+
+@dataclass(frozen=True)
+class Context:
+    recipe: Recipe
+    doc: Document
+    config: ProjectConfig
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    name: str
+    summary: str
+    hint: str
+    severity: str
+    check: Callable[[Context], Iterable[Finding]] | None  # None: checked by its own stage
+    scope: str = "recipe"  # recipe | changelog | input
+
+
+RULES: dict[str, Rule] = {}
+
+
+def rule(code: str, name: str, summary: str, hint: str, severity: str = "error"):
+    """Register a recipe rule: a function from Context to Findings."""
+    def register(func: Callable[[Context], Iterator[Finding]]):
+        document(code, name, summary, hint, severity, scope="recipe", check=func)
+        return func
+    return register
+
+
+def document(code: str, name: str, summary: str, hint: str, severity: str = "error", *,
+             scope: str, check=None) -> None:
+    """Register a code whose check lives in another stage (load, validate, changelog)."""
+    if code in RULES:  # pragma: no cover - a programming error caught at import
+        raise RuntimeError(f"rule code {code} registered twice")
+    RULES[code] = Rule(code, name, summary, hint, severity, check, scope)
+
+
+document("RC001", "unreadable-input", "the file is not readable YAML (encoding, syntax, duplicate "
+         "keys, aliases, size, depth)", "fix the file at the position shown", scope="input")
+document("RC100", "schema", "a value does not fit the model (type, unknown key, missing key)",
+         "see schema/ for what each key takes", scope="input")
+
+
+def _load_rule_modules() -> None:
+    from . import connectors, images, ports, topology  # noqa: F401  (registration side effect)
+
+
+def check_recipe(recipe: Recipe, doc: Document, config: ProjectConfig) -> list[Diagnostic]:
+    _load_rule_modules()
+    ctx = Context(recipe, doc, config)
+    out = []
+    for r in RULES.values():
+        if r.scope != "recipe":
+            continue
+        for f in r.check(ctx):
+            out.append(Diagnostic(doc.position(f.keypath), r.code, f.message, f.hint or r.hint,
+                                  f.severity or r.severity))
+    return sorted(set(out))
+
+
+def all_rules() -> list[Rule]:
+    _load_rule_modules()
+    from .. import changelog  # noqa: F401  (changelog rules register there)
+    return sorted(RULES.values(), key=lambda r: r.code)
+
+
+__all__ = ["Finding", "Context", "Rule", "RULES", "rule", "check_recipe", "all_rules", "Path"]

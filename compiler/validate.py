@@ -1,0 +1,123 @@
+"""Stage 2, validate: a loaded Document -> a typed model, or errors that name file:line:col.
+
+pydantic does the typing; this module only translates its error locations back to positions in
+the YAML (via the Document's position map) and its messages into a recipe author's words.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any, TypeVar
+
+import pydantic
+
+from .diagnostics import Diagnostic
+from .errors import CheckFailed
+from .load import Document
+
+M = TypeVar("M", bound=pydantic.BaseModel)
+
+SCHEMA_CODE = "RC100"
+
+
+class ValidationError(CheckFailed):
+    """The document does not fit the model."""
+
+
+def validate(doc: Document, model: type[M]) -> M:
+    try:
+        return model.model_validate(doc.data)
+    except pydantic.ValidationError as exc:
+        raise ValidationError(_diagnostics(doc, model, exc)) from None
+
+
+def _diagnostics(doc: Document, model: type[pydantic.BaseModel], exc: pydantic.ValidationError):
+    seen: dict[tuple, Diagnostic] = {}
+    for err in exc.errors(include_url=False):
+        keypath = _data_path(doc.data, err["loc"])
+        message, hint = _describe(err, keypath, doc.data, model)
+        position = doc.position(keypath)
+        where = ".".join(str(k) for k in keypath) or "(top level)"
+        diag = Diagnostic(position, SCHEMA_CODE, f"{where}: {message}", hint)
+        # A union reports each of its members' complaints; one line a place is enough.
+        seen.setdefault((position, where), diag)
+    return list(seen.values())
+
+
+def _data_path(data: Any, loc: tuple) -> tuple:
+    """The prefix of a pydantic loc that indexes into the data (drops union member tags)."""
+    path: list = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        elif isinstance(node, dict) and isinstance(part, str) and not path_is_union_tag(part):
+            path.append(part)  # a missing key: point at it by name, position of the parent
+            break
+        else:
+            break
+        path.append(part)
+    return tuple(path)
+
+
+def path_is_union_tag(part: str) -> bool:
+    return "[" in part or part in {"str", "int", "float", "bool", "list", "dict", "none"}
+
+
+def _describe(err: dict, keypath: tuple, data: Any, model) -> tuple[str, str | None]:
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        known = _known_keys(model, keypath[:-1])
+        key = str(keypath[-1]) if keypath else "?"
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else (
+            f"known keys: {', '.join(sorted(known))}" if known else None)
+        return f"unknown key '{key}'", hint
+    if kind == "missing":
+        return "required key is missing", None
+    if kind == "literal_error":
+        expected = err.get("ctx", {}).get("expected", "")
+        return f"{_shown(err.get('input'))} is not allowed", f"expected {expected}"
+    if kind == "string_pattern_mismatch":
+        pattern = err.get("ctx", {}).get("pattern", "")
+        return f"{_shown(err.get('input'))} does not match the pattern {pattern}", None
+    return f"{err['msg'][0].lower()}{err['msg'][1:]} (got {_shown(err.get('input'))})", None
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _known_keys(model, keypath: tuple) -> list[str]:
+    """The aliases a model accepts at keypath, following nested model fields."""
+    current = model
+    for part in keypath:
+        if isinstance(part, int):
+            continue
+        field = _field_by_alias(current, part)
+        if field is None:
+            return []
+        current = _model_in(field.annotation)
+        if current is None:
+            return []
+    return [f.alias or name for name, f in current.model_fields.items()]
+
+
+def _field_by_alias(model, alias: str):
+    for name, f in model.model_fields.items():
+        if (f.alias or name) == alias:
+            return f
+    return None
+
+
+def _model_in(annotation):
+    if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
