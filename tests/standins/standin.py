@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""A stand-in for vllm, lmcache and vllm-router in tests: it plays a server, or a fault.
+
+Installed on PATH under each engine's name (see conftest.py). It reads its port from its own argv
+the way the real engine would (--port, or --http-port for `lmcache server`), answers GET on every
+path with 200 once "ready", and behaves according to STANDIN_<PORT> in its environment, so one
+test can make exactly one service misbehave:
+
+  die_at_start[:CODE]    exit CODE (default 3) after writing a line, before binding
+  exit0_at_start         exit 0 at once (a server that "daemonizes" or gives up silently)
+  never_ready            bind, but answer 503 forever
+  die_after:SECS[:CODE]  serve, then exit CODE (default 7) after SECS
+  hang_after:SECS        serve, then stop answering (the process stays alive)
+  ignore_term            serve, and ignore SIGTERM (only KILL stops it)
+  slow_start:SECS        answer 503 for SECS, then 200
+
+`vllm serve` also forks a child in its process group, like vLLM's EngineCore, so teardown is
+tested on grandchildren. `vllm bench serve --base-url URL` plays the client step: it GETs
+URL/v1/models and exits STANDIN_CLIENT_EXIT (default 0). With STANDIN_RECORD set to a directory,
+every invocation writes its argv and environment there as JSON.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import signal
+import socketserver
+import sys
+import threading
+import time
+import urllib.request
+
+
+def arg(argv: list[str], flag: str) -> str | None:
+    for i, a in enumerate(argv):
+        if a == flag and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith(flag + "="):
+            return a.split("=", 1)[1]
+    return None
+
+
+def record(prog: str, argv: list[str]) -> None:
+    folder = os.environ.get("STANDIN_RECORD")
+    if not folder:
+        return
+    name = f"{prog}-{os.getpid()}.json"
+    with open(os.path.join(folder, name), "w", encoding="utf-8") as fh:
+        json.dump({"prog": prog, "argv": argv, "env": dict(os.environ)}, fh)
+
+
+def client(argv: list[str]) -> int:
+    base = arg(argv, "--base-url") or os.environ.get("ROUTER_URL", "")
+    with urllib.request.urlopen(base + "/v1/models", timeout=5) as resp:
+        print(f"client: {base}/v1/models answered {resp.status}", flush=True)
+    return int(os.environ.get("STANDIN_CLIENT_EXIT", "0"))
+
+
+class State:
+    ready_at = 0.0
+    hung = False
+
+
+def serve(port: int, host: str, mode: str, child: bool) -> int:
+    state = State()
+    kind, _, rest = mode.partition(":")
+    params = rest.split(":") if rest else []
+    print(f"standin: pid {os.getpid()} port {port} mode {mode or 'ok'}", flush=True)
+    if kind == "die_at_start":
+        print("standin: fatal error during start-up (simulated)", flush=True)
+        return int(params[0]) if params else 3
+    if kind == "exit0_at_start":
+        print("standin: exiting 0 at start (simulated)", flush=True)
+        return 0
+    if kind == "ignore_term":
+        signal.signal(signal.SIGTERM, lambda *_: print("standin: ignoring SIGTERM", flush=True))
+    if kind == "slow_start":
+        state.ready_at = time.monotonic() + float(params[0])
+    if kind == "never_ready":
+        state.ready_at = float("inf")
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's naming
+            if state.hung:
+                time.sleep(3600)
+            ok = time.monotonic() >= state.ready_at
+            body = b'{"status":"healthy"}' if ok else b'{"status":"starting"}'
+            self.send_response(200 if ok else 503)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_POST = do_GET
+
+        def log_message(self, fmt, *args):
+            print("standin: " + fmt % args, flush=True)
+
+    class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+        daemon_threads = True
+        allow_reuse_address = True
+
+    server = Server((host, port), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    if child:  # like vLLM's EngineCore: a child in the same process group
+        pid = os.fork()
+        if pid == 0:
+            os.environ["STANDIN_ROLE"] = "engine-core"
+            while True:
+                time.sleep(1)
+    if kind == "die_after":
+        time.sleep(float(params[0]))
+        print("standin: crashing while serving (simulated)", flush=True)
+        os._exit(int(params[1]) if len(params) > 1 else 7)
+    if kind == "hang_after":
+        time.sleep(float(params[0]))
+        print("standin: hanging (simulated)", flush=True)
+        state.hung = True
+    while True:
+        time.sleep(3600)
+
+
+def _listen(host: str, port: int):
+    import socket
+
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(8)
+    return sock
+
+
+def main() -> int:
+    prog = os.path.basename(sys.argv[0])
+    argv = sys.argv[1:]
+    record(prog, argv)
+    if prog == "vllm" and argv[:2] == ["bench", "serve"]:
+        return client(argv)
+    lmcache = prog == "lmcache"
+    port = int(arg(argv, "--http-port" if lmcache else "--port") or 8000)
+    host = arg(argv, "--http-host" if lmcache else "--host") or "127.0.0.1"
+    # Hold the other ports the real engine binds, so port preflight sees what it would see.
+    extra = [arg(argv, "--port")] if lmcache else [os.environ.get("VLLM_MOONCAKE_BOOTSTRAP_PORT")]
+    if prog == "vllm-router":
+        extra = [arg(argv, "--prometheus-port")]
+    held = [_listen(host, int(p)) for p in extra if p]
+    mode = os.environ.get(f"STANDIN_{port}", "")
+    child = prog == "vllm" and os.environ.get("STANDIN_NO_CHILD") != "1"
+    try:
+        return serve(port, host, mode, child)
+    finally:
+        for sock in held:
+            sock.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
