@@ -36,6 +36,7 @@ class Document:
     path: str
     data: Any
     positions: dict[KeyPath, Position] = field(default_factory=dict)
+    key_positions: dict[KeyPath, Position] = field(default_factory=dict)  # where each key is written
 
     def position(self, keypath: KeyPath) -> Position:
         """Position of the value at ``keypath``, or of its nearest ancestor that has one."""
@@ -101,7 +102,7 @@ def load_text(text: str, display: str) -> Document:
         doc.data = None
         doc.positions[()] = Position(display, 1, 1)
         return doc
-    builder = _Builder(display, loader, doc.positions)
+    builder = _Builder(display, loader, doc.positions, doc.key_positions)
     doc.data = builder.build(node, (), 0)
     return doc
 
@@ -109,10 +110,11 @@ def load_text(text: str, display: str) -> Document:
 class _Builder:
     """Turns a composed YAML node tree into plain data, recording positions on the way."""
 
-    def __init__(self, display: str, loader, positions: dict):
+    def __init__(self, display: str, loader, positions: dict, key_positions: dict):
         self.display = display
         self.loader = loader
         self.positions = positions
+        self.key_positions = key_positions
         self.count = 0
         self.seen: set[int] = set()
 
@@ -145,7 +147,7 @@ class _Builder:
                     first = keys[key]
                     raise LoadError(f"duplicate key '{key}' (first defined at line {first.line})",
                                     self.pos(key_node))
-                keys[key] = self.pos(key_node)
+                keys[key] = self.key_positions[keypath + (key,)] = self.pos(key_node)
                 if id(value_node) in self.seen:
                     raise LoadError("YAML aliases (*name) are not allowed in recipes", self.pos(key_node))
                 out[key] = self.build(value_node, keypath + (key,), depth + 1)

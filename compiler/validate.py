@@ -37,6 +37,8 @@ def _diagnostics(doc: Document, model: type[pydantic.BaseModel], exc: pydantic.V
         keypath = _data_path(doc.data, err["loc"])
         message, hint = _describe(err, keypath, doc.data, model)
         position = doc.position(keypath)
+        if err["type"] == "extra_forbidden" and keypath in doc.key_positions:
+            position = doc.key_positions[keypath]
         where = ".".join(str(k) for k in keypath) or "(top level)"
         diag = Diagnostic(position, SCHEMA_CODE, f"{where}: {message}", hint)
         # A union reports each of its members' complaints; one line a place is enough.

@@ -1,0 +1,47 @@
+"""golden/ holds the expected bundles byte for byte; any unintended change fails here.
+
+Regenerate on purpose with tools/update-golden.sh, then read `git diff golden/`.
+"""
+
+from __future__ import annotations
+
+import filecmp
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, run_recipec
+
+CASES = sorted((p.parent.name, p.name) for p in (ROOT / "golden").glob("*/*") if p.is_dir())
+
+
+def test_every_recipe_has_golden_bundles_for_both_targets():
+    recipes = sorted(p.stem for p in (ROOT / "recipes").glob("*.yaml"))
+    assert recipes, "no recipes"
+    assert sorted({(r, t) for r in recipes for t in ("local", "slurm")}) == CASES
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("recipe,target", CASES)
+def test_build_matches_golden(tmp_path, recipe, target):
+    out = tmp_path / "out"
+    run_recipec("build", recipe, "--target", target, "-o", str(out), check=True)
+    golden, built = _files(ROOT / "golden" / recipe / target), _files(out)
+    assert sorted(built) == sorted(golden)
+    for name in golden:
+        assert built[name] == golden[name], f"{name} differs from golden (tools/update-golden.sh)"
+
+
+def test_builds_are_reproducible_from_any_directory(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    run_recipec("build", "kimik2.5", "-o", str(a), check=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    run_recipec("build", "kimik2.5", "-o", str(b), cwd=elsewhere, check=True)
+    cmp = filecmp.dircmp(a, b)
+    assert not cmp.diff_files and not cmp.left_only and not cmp.right_only
+    text = (a / "launch.sh").read_text()
+    assert str(tmp_path) not in text and str(ROOT) not in text  # no build-machine paths

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Regenerate golden/ on purpose: every recipe x target bundle, built from the repository root.
+# Read `git diff golden/` before committing what this changes.
+set -euo pipefail
+cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.."
+for recipe in recipes/*.yaml; do
+  name=$(basename "$recipe" .yaml)
+  for target in slurm local; do
+    recipec build "$name" --target "$target" -o "golden/$name/$target"
+  done
+done
+git status --short golden/
