@@ -102,14 +102,13 @@ def apply_overrides(doc: Document, overrides: tuple) -> None:
 
 
 def load_recipe(ref: str, overrides: tuple = ()) -> LoadedRecipe:
-    from .model import Recipe
-    from .validate import validate
+    from .validate import validate_recipe
 
     path, display = resolve_recipe(ref)
     doc = load_file(path, display)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     apply_overrides(doc, overrides)
-    recipe = validate(doc, Recipe)
+    recipe = validate_recipe(doc)
     return LoadedRecipe(path, display, digest, doc, recipe, tuple(overrides))
 
 

@@ -31,6 +31,23 @@ def validate(doc: Document, model: type[M]) -> M:
         raise ValidationError(_diagnostics(doc, model, exc)) from None
 
 
+def validate_recipe(doc: Document):
+    """The Recipe of a loaded document. When it does not validate, rules over the raw data
+    (rules.document_rule) may explain a key better than the schema can: their diagnostic replaces
+    the generic one at the same position."""
+    from .model import Recipe
+    from .rules import check_document
+
+    try:
+        return validate(doc, Recipe)
+    except ValidationError as exc:
+        coded = check_document(doc)
+        if not coded:
+            raise
+        taken = {d.position for d in coded}
+        raise ValidationError(coded + [d for d in exc.diagnostics if d.position not in taken]) from None
+
+
 def _diagnostics(doc: Document, model: type[pydantic.BaseModel], exc: pydantic.ValidationError):
     seen: dict[tuple, Diagnostic] = {}
     for err in exc.errors(include_url=False):

@@ -7,7 +7,7 @@ them; tests/rules/ holds a failing and a passing fixture for each.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -23,6 +23,7 @@ class Finding:
     message: str
     hint: str | None = None
     severity: str | None = None  # None: the rule's own severity
+    at_key: bool = False  # point at the key itself, not at its value
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,15 @@ class Context:
     recipe: Recipe
     doc: Document
     config: ProjectConfig
+    _plans: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def plan(self, target: str):
+        """The Plan of one target, built once however many rules ask (plans are the costly part)."""
+        if target not in self._plans:
+            from ..plan import build_plan
+
+            self._plans[target] = build_plan(self.recipe, target, recipe_path="", recipe_sha256="")
+        return self._plans[target]
 
 
 @dataclass(frozen=True)
@@ -40,7 +50,7 @@ class Rule:
     hint: str
     severity: str
     check: Callable[[Context], Iterable[Finding]] | None  # None: checked by its own stage
-    scope: str = "recipe"  # recipe | changelog | input
+    scope: str = "recipe"  # recipe | document | changelog | input
 
 
 RULES: dict[str, Rule] = {}
@@ -50,6 +60,16 @@ def rule(code: str, name: str, summary: str, hint: str, severity: str = "error")
     """Register a recipe rule: a function from Context to Findings."""
     def register(func: Callable[[Context], Iterator[Finding]]):
         document(code, name, summary, hint, severity, scope="recipe", check=func)
+        return func
+    return register
+
+
+def document_rule(code: str, name: str, summary: str, hint: str, severity: str = "error"):
+    """Register a rule over the raw Document, run when validation fails: its coded message
+    replaces the schema's generic one at the same key (e.g. a legacy vLLM key is more than
+    "unknown key")."""
+    def register(func: Callable[[Document], Iterator[Finding]]):
+        document(code, name, summary, hint, severity, scope="document", check=func)
         return func
     return register
 
@@ -69,7 +89,20 @@ document("RC100", "schema", "a value does not fit the model (type, unknown key, 
 
 
 def _load_rule_modules() -> None:
-    from . import connectors, images, ports, topology  # noqa: F401  (registration side effect)
+    from . import connectors, images, lmcache, ports, topology  # noqa: F401  (registration side effect)
+
+
+def _diagnostic(r: Rule, f: Finding, doc: Document) -> Diagnostic:
+    position = doc.key_positions.get(tuple(f.keypath)) if f.at_key else None
+    return Diagnostic(position or doc.position(f.keypath), r.code, f.message, f.hint or r.hint,
+                      f.severity or r.severity)
+
+
+def check_document(doc: Document) -> list[Diagnostic]:
+    """Rules over the raw data of a recipe that did not validate."""
+    _load_rule_modules()
+    return sorted({_diagnostic(r, f, doc) for r in RULES.values() if r.scope == "document"
+                   for f in r.check(doc)})
 
 
 def check_recipe(recipe: Recipe, doc: Document, config: ProjectConfig) -> list[Diagnostic]:
@@ -79,9 +112,7 @@ def check_recipe(recipe: Recipe, doc: Document, config: ProjectConfig) -> list[D
     for r in RULES.values():
         if r.scope != "recipe":
             continue
-        for f in r.check(ctx):
-            out.append(Diagnostic(doc.position(f.keypath), r.code, f.message, f.hint or r.hint,
-                                  f.severity or r.severity))
+        out += [_diagnostic(r, f, doc) for f in r.check(ctx)]
     return sorted(set(out))
 
 
@@ -91,4 +122,5 @@ def all_rules() -> list[Rule]:
     return sorted(RULES.values(), key=lambda r: r.code)
 
 
-__all__ = ["Finding", "Context", "Rule", "RULES", "rule", "check_recipe", "all_rules", "Path"]
+__all__ = ["Finding", "Context", "Rule", "RULES", "rule", "document_rule", "check_recipe",
+           "check_document", "all_rules", "Path"]

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from . import Finding, rule
+import difflib
+import functools
+from typing import Iterator
+
+from ..model import KVTransfer
+from . import Finding, document_rule, rule
 
 # Flags the plan sets itself from structured fields; setting them in args would contradict it.
 PLAN_OWNED_FLAGS = {
@@ -13,6 +18,58 @@ PLAN_OWNED_FLAGS = {
     "model": "set from model.path",
     "served-model-name": "set from model.served-name",
 }
+
+# vLLM 0.33.0's connector registry (checked against the wheel, ENGINE-FACTS.md), for as long as no
+# catalog of that version is checked in under compiler/catalog/data/; a catalog always wins.
+BUILTIN_CONNECTORS = {
+    ("vllm", "0.33.0"): frozenset({
+        "ExampleConnector", "ExampleHiddenStatesConnector", "LMCacheConnectorV1", "LMCacheMPConnector",
+        "NixlConnector", "NixlPullConnector", "NixlPushConnector", "MultiConnector", "HiSparseConnector",
+        "MoRIIOConnector", "OffloadingConnector", "DecodeBenchConnector", "MooncakeConnector",
+        "MooncakeStoreConnector", "FlexKVConnectorV1", "SimpleCPUOffloadConnector", "HF3FSKVConnector"}),
+}
+# Renamed or removed connectors, so the message can say what to use instead.
+GONE_CONNECTORS = {
+    "SharedStorageConnector": "renamed ExampleConnector",
+    "P2pNcclConnector": "removed; use NixlConnector or MooncakeConnector",
+    "PyNcclConnector": "removed (V0 engine); use NixlConnector or MooncakeConnector",
+}
+LEGACY_KV_KEYS = ("kv_rank", "kv_parallel_size", "kv_ip", "kv_buffer_size")
+
+# The connectors that move KV from prefill to decode, and the vllm-router --kv-connector of each.
+PD_MODES = {"MooncakeConnector": "mooncake", "NixlConnector": "nixl", "NixlPullConnector": "nixl",
+            "NixlPushConnector": "nixl", "MoRIIOConnector": "moriio"}
+ROUTER_DEFAULT_MODE = "nixl"  # vllm-router 0.1.17 --kv-connector default
+SIDE_ROLES = {"prefill": ("kv_producer", "kv_both"), "decode": ("kv_consumer", "kv_both")}
+SIDES = ("prefill", "decode")
+
+
+def tree(kv: KVTransfer | None, keypath: tuple) -> Iterator[tuple[KVTransfer, tuple]]:
+    """A connector and its MultiConnector children, depth first, each with its key path."""
+    if kv is None:
+        return
+    yield kv, keypath
+    for i, child in enumerate(kv.connectors):
+        yield from tree(child, keypath + ("connectors", i))
+
+
+def connectors(recipe, side: str) -> list[tuple[KVTransfer, tuple]]:
+    return list(tree(getattr(recipe, side).kv_transfer, (side, "kv-transfer")))
+
+
+def pd_connectors(recipe, side: str) -> list[tuple[KVTransfer, tuple]]:
+    return [(c, kp) for c, kp in connectors(recipe, side) if c.connector in PD_MODES]
+
+
+@functools.lru_cache(maxsize=None)
+def known_connectors(package: str, version: str) -> frozenset | None:
+    """Connector class names the pinned engine registers, or None when no catalog says."""
+    from ..catalog import CatalogNotFound, load_catalog
+
+    try:
+        return frozenset(load_catalog(package, version)["connectors"])
+    except (CatalogNotFound, KeyError):
+        return BUILTIN_CONNECTORS.get((package, version))
 
 
 @rule("RC202", "flag-owned-by-recipec", "an engine flag in args is one recipec sets from other keys",
@@ -25,3 +82,146 @@ def flag_owned(ctx):
             name = key.lstrip("-").replace("_", "-")
             if name in PLAN_OWNED_FLAGS:
                 yield Finding(keypath + (key,), f"--{name} is {PLAN_OWNED_FLAGS[name]}")
+
+
+@rule("RC601", "unknown-connector", "a kv-transfer connector is not in the pinned engine's registry",
+      "use a connector the pinned vLLM registers, or set module-path for an out-of-tree class")
+def unknown_connector(ctx):
+    eng = ctx.recipe.engine
+    known = known_connectors(eng.package, eng.version)
+    for side in SIDES:
+        for kv, keypath in connectors(ctx.recipe, side):
+            if kv.module_path:  # kv_connector_module_path loads the class from there, first
+                continue
+            if known is None:
+                yield Finding(keypath + ("connector",), f"no connector registry known for "
+                              f"{eng.package} {eng.version}: '{kv.connector}' is not checked",
+                              "add an engine catalog (tools/catalog/dump.py) for this version",
+                              severity="warning")
+                return
+            if kv.connector in known:
+                continue
+            why = GONE_CONNECTORS.get(kv.connector)
+            close = difflib.get_close_matches(kv.connector, sorted(known), n=1)
+            hint = f"did you mean '{close[0]}'?" if close and not why else None
+            yield Finding(keypath + ("connector",), f"{kv.connector} is not a connector of "
+                          f"{eng.package} {eng.version}" + (f" ({why})" if why else ""), hint)
+
+
+@document_rule("RC602", "legacy-kv-transfer-key", "a kv-transfer mapping uses a KVTransferConfig key "
+               "vLLM removed (kv_rank, kv_parallel_size, kv_ip, kv_buffer_size)",
+               "delete it: vLLM's V1 connectors rank and address their peers themselves")
+def legacy_kv_keys(doc):
+    data = doc.data if isinstance(doc.data, dict) else {}
+    for side in SIDES:
+        spec = data.get(side)
+        kv = spec.get("kv-transfer") if isinstance(spec, dict) else None
+        yield from _legacy_keys(kv, (side, "kv-transfer"))
+
+
+def _legacy_keys(kv, keypath: tuple):
+    if not isinstance(kv, dict):
+        return
+    for key in kv:
+        if isinstance(key, str) and key.replace("-", "_") in LEGACY_KV_KEYS:
+            yield Finding(keypath + (key,), f"'{key}' is a legacy KVTransferConfig key: vLLM rejects it "
+                          "at start-up", at_key=True)
+    children = kv.get("connectors")
+    if isinstance(children, list):
+        for i, child in enumerate(children):
+            yield from _legacy_keys(child, keypath + ("connectors", i))
+
+
+@rule("RC603", "kv-role-wrong-side", "a connector's role does not fit its side (prefill: kv_producer "
+      "or kv_both; decode: kv_consumer or kv_both)",
+      "prefill connectors produce KV, decode connectors consume it")
+def role_wrong_side(ctx):
+    for side in SIDES:
+        for kv, keypath in connectors(ctx.recipe, side):
+            if kv.role not in SIDE_ROLES[side]:
+                yield Finding(keypath + ("role",), f"{kv.connector} on {side} has role {kv.role}; "
+                              f"{side} takes {' or '.join(SIDE_ROLES[side])}")
+
+
+@rule("RC604", "nixl-kv-both", "a NIXL connector has role kv_both (deprecated)",
+      "use kv_producer on prefill and kv_consumer on decode", severity="warning")
+def nixl_kv_both(ctx):
+    for side in SIDES:
+        for kv, keypath in connectors(ctx.recipe, side):
+            if PD_MODES.get(kv.connector) == "nixl" and kv.role == "kv_both":
+                yield Finding(keypath + ("role",), f"{kv.connector} with kv_both is deprecated in vLLM")
+
+
+@rule("RC605", "multiconnector-children", "a MultiConnector has no children, or a connector that is "
+      "not a MultiConnector has some",
+      "list the children under connectors: of a MultiConnector only")
+def multiconnector_children(ctx):
+    for side in SIDES:
+        for kv, keypath in connectors(ctx.recipe, side):
+            if kv.connector == "MultiConnector" and not kv.connectors:
+                yield Finding(keypath + ("connector",), "MultiConnector without child connectors")
+            elif kv.connector != "MultiConnector" and kv.connectors:
+                yield Finding(keypath + ("connectors",), f"{kv.connector} takes no child connectors; "
+                              "only a MultiConnector does")
+
+
+@rule("RC606", "mooncake-rdma-device", "a MooncakeConnector uses RDMA (the default) without device_name",
+      "set extra-config device_name (e.g. mlx5_0,mlx5_1), or mooncake_protocol: tcp")
+def mooncake_rdma_device(ctx):
+    for side in SIDES:
+        for kv, keypath in connectors(ctx.recipe, side):
+            if kv.connector != "MooncakeConnector":
+                continue
+            protocol = kv.extra_config.get("mooncake_protocol", "rdma")
+            if protocol == "rdma" and not kv.extra_config.get("device_name"):
+                where = ("extra-config", "mooncake_protocol") if "mooncake_protocol" in kv.extra_config \
+                    else ("connector",)
+                said = "" if "mooncake_protocol" in kv.extra_config else " (rdma is the default)"
+                yield Finding(keypath + where, f"MooncakeConnector over rdma{said} needs the RDMA "
+                              "device names in extra-config device_name")
+
+
+@rule("RC607", "pd-connector-mismatch", "prefill and decode do not share one KV transfer connector",
+      "use the same PD connector (Mooncake, NIXL or MoRIIO) on both sides")
+def pd_mismatch(ctx):
+    p = {PD_MODES[c.connector]: (c, kp) for c, kp in pd_connectors(ctx.recipe, "prefill")}
+    d = {PD_MODES[c.connector]: (c, kp) for c, kp in pd_connectors(ctx.recipe, "decode")}
+    if not p and not d or set(p) & set(d):
+        return
+    if p and d:
+        c, kp = next(iter(d.values()))
+        names = ", ".join(sorted(c.connector for c, _ in p.values()))
+        yield Finding(kp + ("connector",), f"decode receives KV through {c.connector} but prefill "
+                      f"sends it through {names}")
+    elif p:
+        c, kp = next(iter(p.values()))
+        yield Finding(kp + ("connector",), f"prefill sends KV through {c.connector} but decode has no "
+                      "PD connector to receive it")
+    else:
+        c, kp = next(iter(d.values()))
+        yield Finding(kp + ("connector",), f"decode waits for KV through {c.connector} but prefill has "
+                      "no PD connector to send it")
+
+
+@rule("RC608", "router-kv-connector", "the router's kv-connector does not match the engines' PD "
+      "connector (Mooncake: mooncake, NIXL: nixl, MoRIIO: moriio)",
+      "set router.kv-connector to the engines' connector, or leave it unset when they use none")
+def router_mismatch(ctx):
+    modes = {PD_MODES[c.connector]: c.connector for side in SIDES
+             for c, _ in pd_connectors(ctx.recipe, side)}
+    said = ctx.recipe.router.kv_connector
+    if not modes:
+        if said:
+            yield Finding(("router", "kv-connector"), f"router kv-connector is {said}, but the engines "
+                          "use no PD connector (Mooncake, NIXL or MoRIIO)")
+        return
+    if (said or ROUTER_DEFAULT_MODE) in modes:
+        return
+    wanted = " or ".join(sorted(modes))
+    engines = ", ".join(sorted(modes.values()))
+    if said:
+        yield Finding(("router", "kv-connector"), f"router kv-connector is {said}, but the engines "
+                      f"transfer KV with {engines}: use {wanted}")
+    else:
+        yield Finding(("router",), f"router kv-connector is unset, so vllm-router uses "
+                      f"{ROUTER_DEFAULT_MODE}, but the engines transfer KV with {engines}: set {wanted}")

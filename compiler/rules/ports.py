@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from ..plan import build_plan
 from . import Finding, rule
 
 # Where in the recipe each kind of port is set, to point a conflict at the line that causes it.
@@ -30,7 +29,7 @@ def _keypath(service: str, purpose: str) -> tuple:
 def port_conflict(ctx):
     seen_messages = set()
     for target in ("local", "slurm"):
-        plan = build_plan(ctx.recipe, target, recipe_path="", recipe_sha256="")
+        plan = ctx.plan(target)
         for node in plan.nodes:
             owners: dict[int, tuple] = {}
             for svc in node.services:
