@@ -1,7 +1,9 @@
 """perf-changelog.yaml: the InferenceX-format log of recipe changes, and its lint.
 
-Takes the changelog's path (plus the known recipes' config keys); gives Diagnostics. The entry model
-is a pydantic model like the recipe's, so the changelog's JSON Schema comes from the same place.
+Takes the changelog's path (plus the known recipes' config keys, and which entries are new since a
+base ref); gives Diagnostics. The entry model mirrors InferenceX's own (utils/matrix_logic/
+validation.py: ChangelogEntry), so any file InferenceX accepts passes here and the changelog's JSON
+Schema comes from the same place as the recipe's.
 """
 
 from __future__ import annotations
@@ -9,18 +11,21 @@ from __future__ import annotations
 import fnmatch
 import re
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
-from pydantic import Field, RootModel, StringConstraints
+from pydantic import Field, RootModel, StringConstraints, model_validator
 
 from .diagnostics import Diagnostic
-from .errors import Position, RecipecError
+from .errors import LoadError, Position, RecipecError
 from .load import Document, load_text, read_text
 from .model import Model
 from .rules import document
 
 ConfigKey = Annotated[str, StringConstraints(min_length=1, pattern=r"^[A-Za-z0-9*?\[\]._-]+$")]
 Line = Annotated[str, StringConstraints(min_length=1)]
+# A changelog is appended to for years (InferenceX's is ~400 KB): its limits are a recipe's x 16.
+MAX_BYTES = 16 * 1024 * 1024
+MAX_NODES = 2_000_000
 
 
 class ChangelogEntry(Model):
@@ -31,8 +36,17 @@ class ChangelogEntry(Model):
     pr_link: str = Field(description="https://github.com/OWNER/REPO/pull/N")
     evals_only: Optional[bool] = None
     all_evals: Optional[bool] = None
-    append_only: Optional[bool] = None
-    scenario_type: Optional[Annotated[str, StringConstraints(min_length=1)]] = None
+    append_only: Optional[bool] = Field(
+        None, description="Run only points added while keeping every existing one, then append them.")
+    eval_min_prefill_ep: Optional[Annotated[int, Field(ge=1)]] = None
+    scenario_type: Optional[list[Literal["fixed-seq-len", "agentic-coding"]]] = Field(
+        None, min_length=1, description="Restrict to these scenario types.")
+
+    @model_validator(mode="after")
+    def _append_only_alone(self):
+        if self.append_only and (self.evals_only or self.all_evals or self.eval_min_prefill_ep is not None):
+            raise ValueError("append-only cannot be combined with evals-only, all-evals or eval-min-prefill-ep")
+        return self
 
 
 class Changelog(RootModel[list[ChangelogEntry]]):
@@ -40,23 +54,7 @@ class Changelog(RootModel[list[ChangelogEntry]]):
 
 
 _PR_LINK = re.compile(r"^https://github\.com/([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+)/pull/([1-9][0-9]*)$")
-
-
-def hygiene(text: str, display: str) -> list[Diagnostic]:
-    """Byte-level rules YAML would not complain about."""
-    out = []
-    if text and not text.endswith("\n"):
-        lines = text.split("\n")
-        out.append(Diagnostic(Position(display, len(lines), len(lines[-1]) + 1), "RC501",
-                              "file does not end with a newline", "add a final newline"))
-    for lineno, line in enumerate(text.split("\n"), 1):
-        for char, code, what in (("\t", "RC502", "tab"), ("\r", "RC503", "carriage return")):
-            col = line.find(char)
-            if col >= 0:
-                out.append(Diagnostic(Position(display, lineno, col + 1), code, f"{what} character",
-                                      "use spaces and LF line endings"))
-    return out
-
+_PLACEHOLDER = re.compile(r"^(x+|tbd|todo|tba|n/?a|none|null|pending|\?+|-+|#?0*)$", re.I)
 
 document("RC501", "changelog-no-final-newline", "the changelog does not end with a newline",
          "add a final newline", scope="changelog")
@@ -64,56 +62,107 @@ document("RC502", "changelog-tab", "the changelog contains a tab character", "in
          scope="changelog")
 document("RC503", "changelog-cr", "the changelog contains a carriage return", "use LF line endings",
          scope="changelog")
+document("RC504", "changelog-nul", "the changelog contains a NUL character", "remove it",
+         scope="changelog")
 document("RC510", "pr-link-not-canonical",
          "pr-link is not https://github.com/OWNER/REPO/pull/N of the project's repository",
          "link the pull request itself, e.g. https://github.com/OWNER/REPO/pull/123", scope="changelog")
-document("RC511", "unknown-config-key", "a changelog entry names a config key no recipe has",
+document("RC511", "unknown-config-key", "a new changelog entry names a config key no recipe has",
          "use the config-key of a recipe under recipes/ (globs allowed)", scope="changelog")
 
 
-def pr_link_findings(entry: ChangelogEntry, repository: str | None) -> list[str]:
-    link = entry.pr_link.strip()
-    if not link or link.upper().strip("X") == "" or "XXX" in link.upper() or link.upper() in ("TODO", "TBD"):
-        return [f"pr-link '{entry.pr_link}' is a placeholder"]
+def hygiene(text: str, display: str) -> list[Diagnostic]:
+    """Byte-level rules YAML would not complain about (one finding per kind and line)."""
+    out = []
+    if text and not text.endswith("\n"):
+        lines = text.split("\n")
+        out.append(Diagnostic(Position(display, len(lines), len(lines[-1]) + 1), "RC501",
+                              "file does not end with a newline", "add a final newline"))
+    if "\t" not in text and "\r" not in text and "\0" not in text:
+        return out  # the common case: skip the per-line scan of a long file
+    for lineno, line in enumerate(text.split("\n"), 1):
+        for char, code, what, hint in (("\t", "RC502", "tab", "indent with spaces"),
+                                       ("\r", "RC503", "carriage return", "use LF line endings"),
+                                       ("\0", "RC504", "NUL", "remove it")):
+            col = line.find(char)
+            if col >= 0:
+                out.append(Diagnostic(Position(display, lineno, col + 1), code, f"{what} character", hint))
+    return out
+
+
+def pr_link_findings(link: str, repository: str | None) -> list[str]:
+    link = link.strip()
+    if not link or _PLACEHOLDER.match(link) or "XXX" in link.upper() or "TBD" in link.upper():
+        return [f"pr-link '{link}' is a placeholder"]
     m = _PR_LINK.match(link)
     if not m:
-        if re.match(r"^https://github\.com/[^/]+/[^/]+/pull/\d+/", link):
-            return [f"pr-link '{link}' points into a pull request page; link the pull request itself"]
+        if re.match(r"^https?://(www\.)?github\.com/[^/]+/[^/]+/pull/\d+[/?#]", link):
+            return [f"pr-link '{link}' points into a pull request page, not at the pull request"]
+        if re.match(r"^https?://(www\.)?github\.com/[^/]+/[^/]+/(issues|commit)/", link):
+            return [f"pr-link '{link}' is not a pull request"]
         return [f"pr-link '{link}' is not a pull request URL https://github.com/OWNER/REPO/pull/N"]
     if repository and f"{m.group(1)}/{m.group(2)}".lower() != repository.lower():
         return [f"pr-link '{link}' is a pull request of {m.group(1)}/{m.group(2)}, not of {repository}"]
     return []
 
 
-def lint_changelog(path: Path, display: str, *, repository: str | None,
-                   config_keys: set[str] | None, check_keys_from: int = 0) -> list[Diagnostic]:
-    """All diagnostics of one changelog. Config keys are checked for entries from index
-    ``check_keys_from`` on (the ones added since a base ref; 0: all)."""
+def load_changelog(path: Path, display: str) -> tuple[list[Diagnostic], Document | None, list | None]:
+    """Hygiene findings, the loaded document and the validated entries (None where it failed)."""
     from .validate import ValidationError, validate
 
-    text = read_text(path, display)
+    try:
+        text = read_text(path, display, max_bytes=MAX_BYTES)
+    except LoadError as exc:
+        if exc.position is not None and exc.position.line:
+            return [Diagnostic(exc.position, "RC001", exc.message, exc.hint)], None, None
+        raise  # no such file, a directory, unreadable: not a finding about its content
     out = hygiene(text, display)
     try:
-        doc: Document = load_text(text, display)
+        doc = load_text(text, display, max_nodes=MAX_NODES)
     except RecipecError as exc:
-        return out + [Diagnostic(exc.position or Position(display), "RC001", exc.message, exc.hint)]
+        if any(d.code == "RC504" for d in out):  # the NUL is already reported, with its column
+            return out, None, None
+        return out + [Diagnostic(exc.position or Position(display), "RC001", exc.message, exc.hint)], None, None
     if doc.data is None:
         doc.data = []
+    if not isinstance(doc.data, list):
+        return out + [Diagnostic(doc.position(()), "RC100", "the changelog must be a list of entries "
+                                 f"(got a {type(doc.data).__name__})", "start each entry with '- '")], doc, None
     try:
-        entries = validate(doc, Changelog).root
+        return out, doc, validate(doc, Changelog).root
     except ValidationError as exc:
-        return out + list(exc.diagnostics)
-    for i, entry in enumerate(entries):
-        for message in pr_link_findings(entry, repository):
-            out.append(Diagnostic(doc.position((i, "pr-link")), "RC510", message,
-                                  "link the pull request itself: https://github.com/OWNER/REPO/pull/N"))
-        if config_keys is not None and i >= check_keys_from:
+        return out + list(exc.diagnostics), doc, None
+
+
+def lint_changelog(path: Path, display: str, *, repository: str | None, config_keys: set[str] | None,
+                   new_entries: set[int] | None = None, history=None) -> list[Diagnostic]:
+    """All diagnostics of one changelog. Config keys are checked for ``new_entries`` (indexes; None:
+    every entry) when ``config_keys`` is given. ``history`` (a callable from the loaded Document to
+    (new entry indexes, diagnostics)) compares it with a base ref's version."""
+    out, doc, entries = load_changelog(path, display)
+    if doc is not None and history is not None and isinstance(doc.data, list):
+        new_entries, found = history(doc)
+        out += found
+    for i, raw in enumerate(doc.data if doc is not None and isinstance(doc.data, list) else ()):
+        link = raw.get("pr-link") if isinstance(raw, dict) else None
+        if isinstance(link, str) or link is None and isinstance(raw, dict) and "pr-link" in raw:
+            for message in pr_link_findings(link or "", repository):
+                out.append(Diagnostic(doc.position((i, "pr-link")), "RC510", message,
+                                      "link the pull request itself: https://github.com/OWNER/REPO/pull/N"))
+    # An empty pr-link is also "not a string" to the schema: the placeholder finding says it better.
+    placeholders = {d.position for d in out if d.code == "RC510"}
+    out = [d for d in out if not (d.code == "RC100" and d.position in placeholders)]
+    if entries is not None and config_keys is not None:
+        known = sorted(config_keys)
+        for i, entry in enumerate(entries):
+            if new_entries is not None and i not in new_entries:
+                continue
             for j, key in enumerate(entry.config_keys):
-                if not any(fnmatch.fnmatchcase(k, key) for k in config_keys):
+                if not any(fnmatch.fnmatchcase(k, key) for k in known):
                     out.append(Diagnostic(doc.position((i, "config-keys", j)), "RC511",
                                           f"config key '{key}' matches no recipe",
-                                          "known: " + ", ".join(sorted(config_keys))))
-    return sorted(out)
+                                          "known: " + ", ".join(known) if known else "no recipes found"))
+    return sorted(set(out))
 
 
-__all__ = ["ChangelogEntry", "Changelog", "lint_changelog"]
+__all__ = ["ChangelogEntry", "Changelog", "lint_changelog", "load_changelog", "pr_link_findings"]

@@ -45,6 +45,10 @@ class UsageError(RecipecError):
     exit_code = 2
 
 
+class GitError(UsageError):
+    """--base-ref cannot be read: not a git repository, no such ref, or no git."""
+
+
 class LoadError(RecipecError):
     """The file is not a readable recipe: not UTF-8, not YAML, duplicate keys, too large."""
 

@@ -1,4 +1,9 @@
-"""`recipec lint`: every recipe through load/validate/check, and the changelog through its rules."""
+"""`recipec lint`: every recipe through load/validate/check, and the changelog through its rules.
+
+Takes recipe references, a changelog path, the repository pr-links must point to and an optional
+git base ref; gives every Diagnostic, sorted. A recipe that cannot be read is a finding (RC001), not
+an abort: lint reports on every file it was given.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +22,6 @@ def _recipe_paths(recipes: tuple) -> list[str]:
 
 def run_lint(recipes: tuple, changelog: Path | None, repository: str | None,
              base_ref: str | None) -> list[Diagnostic]:
-    from .changelog import lint_changelog
     from .pipeline import check, load_recipe
 
     out: list[Diagnostic] = []
@@ -38,13 +42,24 @@ def run_lint(recipes: tuple, changelog: Path | None, repository: str | None,
     if changelog is None and Path("perf-changelog.yaml").is_file():
         changelog = Path("perf-changelog.yaml")
     if changelog is not None:
-        config = project_config(Path.cwd())
-        repo = repository or config.repository
-        check_from = 0
-        if base_ref is not None:
-            from .history import entries_since
-
-            check_from = entries_since(changelog, base_ref, out)
-        out += lint_changelog(changelog, str(changelog), repository=repo,
-                              config_keys=keys if not recipes else None, check_keys_from=check_from)
+        out += _lint_changelog(changelog, repository, base_ref,
+                               # Only the full set of recipes says which config keys exist; with
+                               # none at all (another project's changelog) there is nothing to match.
+                               keys if not recipes and keys else None)
     return sorted(out)
+
+
+def _lint_changelog(changelog: Path, repository: str | None, base_ref: str | None,
+                    keys: set[str] | None) -> list[Diagnostic]:
+    from .changelog import MAX_NODES, lint_changelog
+
+    repo = repository or project_config(Path.cwd()).repository
+    history = None
+    if base_ref is not None:
+        from .history import base_entries, compare
+
+        base = base_entries(changelog, base_ref, MAX_NODES)
+
+        def history(doc):
+            return compare(base, doc, base_ref)
+    return lint_changelog(changelog, str(changelog), repository=repo, config_keys=keys, history=history)

@@ -48,12 +48,12 @@ class Document:
         return self.positions.get((), Position(self.path, 1, 1))
 
 
-def read_text(path: Path, display: str) -> str:
+def read_text(path: Path, display: str, max_bytes: int = MAX_BYTES) -> str:
     """Read a file as strict UTF-8 with a size limit; errors name the file and position."""
     try:
         size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise LoadError(f"file is {size} bytes, more than the {MAX_BYTES} a recipe may have",
+        if size > max_bytes:
+            raise LoadError(f"file is {size} bytes, more than the {max_bytes} allowed",
                             Position(display, 1, 1))
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -76,10 +76,11 @@ def load_file(path: Path, display: str | None = None) -> Document:
     return load_text(read_text(path, display), display)
 
 
-def load_text(text: str, display: str) -> Document:
+def load_text(text: str, display: str, max_nodes: int = MAX_NODES) -> Document:
     if "\0" in text:
-        line = text.count("\n", 0, text.index("\0")) + 1
-        raise LoadError("file contains a NUL character", Position(display, line, 1))
+        at = text.index("\0")
+        line = text.count("\n", 0, at) + 1
+        raise LoadError("file contains a NUL character", Position(display, line, at - text.rfind("\n", 0, at)))
     if text.startswith("\ufeff"):
         text = text[1:]
     loader = _BaseLoader(text)
@@ -102,7 +103,7 @@ def load_text(text: str, display: str) -> Document:
         doc.data = None
         doc.positions[()] = Position(display, 1, 1)
         return doc
-    builder = _Builder(display, loader, doc.positions, doc.key_positions)
+    builder = _Builder(display, loader, doc.positions, doc.key_positions, max_nodes)
     doc.data = builder.build(node, (), 0)
     return doc
 
@@ -110,8 +111,9 @@ def load_text(text: str, display: str) -> Document:
 class _Builder:
     """Turns a composed YAML node tree into plain data, recording positions on the way."""
 
-    def __init__(self, display: str, loader, positions: dict, key_positions: dict):
+    def __init__(self, display: str, loader, positions: dict, key_positions: dict, max_nodes: int):
         self.display = display
+        self.max_nodes = max_nodes
         self.loader = loader
         self.positions = positions
         self.key_positions = key_positions
@@ -123,8 +125,8 @@ class _Builder:
 
     def build(self, node, keypath: KeyPath, depth: int):
         self.count += 1
-        if self.count > MAX_NODES:
-            raise LoadError(f"more than {MAX_NODES} values: not a recipe", self.pos(node))
+        if self.count > self.max_nodes:
+            raise LoadError(f"more than {self.max_nodes} values", self.pos(node))
         if depth > MAX_DEPTH:
             raise LoadError(f"nested deeper than {MAX_DEPTH} levels", self.pos(node))
         if id(node) in self.seen:  # an alias: the composer hands us the anchored node once more
