@@ -69,6 +69,7 @@ class NodePlan:
     steps: tuple
     commands: tuple  # executables this node needs on PATH
     ports: tuple = ()  # PortUse of every service of this node, for the preflight
+    needs: tuple = ()  # (executable, what needs it) for each of commands, for the missing-command message
 
 
 @dataclass(frozen=True)
@@ -441,11 +442,15 @@ def _node_plan(rank: int, label: str, local: list[Service], remote: list[Service
         steps.append(Step("wait", ("router",), "Serve once the router on node 0 is up."))
         steps.append(Step("serve_while_up", ("router",),
                           "Serve while the router is up; when it goes away the job is over."))
-    commands = sorted({"curl", "setsid", *(s.argv[0] for s in local),
-                       *((client.argv[0],) if client is not None and isinstance(client.argv[0], str) else ())})
+    users: dict[str, list[str]] = {"curl": ["health probes"], "setsid": ["start_service"]}
+    for s in [*local, *((client,) if client is not None else ())]:
+        if isinstance(s.argv[0], str):
+            users.setdefault(s.argv[0], []).append(s.name)
+    commands = sorted(users)
     return NodePlan(index=rank, label=label, services=tuple(local), remote=tuple(remote),
                     steps=tuple(steps), commands=tuple(commands),
-                    ports=tuple(p for s in local for p in s.ports))
+                    ports=tuple(p for s in local for p in s.ports),
+                    needs=tuple((c, ", ".join(users[c])) for c in commands))
 
 
 def _and(names) -> str:

@@ -27,7 +27,12 @@ NODE_LABEL=local
 # shellcheck source=lib.sh
 source "$BUNDLE_DIR/lib.sh"
 
-require_commands curl lmcache setsid vllm vllm-router
+require_commands \
+  'curl=health probes' \
+  lmcache=lmcache-0 \
+  setsid=start_service \
+  'vllm=prefill-0, decode-0, client' \
+  vllm-router=router
 mkdir -p -- "$LOG_DIR"
 
 # Every port this node binds must be free before anything starts.

@@ -26,12 +26,30 @@ if ((PROBE_INTERVAL_S < 1)); then
 fi
 
 declare -A SERVICE_PID=() SERVICE_LOG=() SERVICE_URL=() SERVICE_FAILS=() REMOTE_URL=()
+declare -A SERVICE_STATUS=() # exit status of a service that has ended, once collected
 STARTED=()   # local services in start order; teardown walks it backwards
 CRITICAL=()  # local services whose exit, with any status, ends the run
-SLEEP_PID=""
+# bash >= 5.1 can wait for the first of several PIDs (wait -n -p): a pause or a probe then ends the
+# moment a critical service exits, not at the next tick. Older bash notices at the next tick.
+WAIT_ANY=0
+if ((BASH_VERSINFO[0] > 5 || (BASH_VERSINFO[0] == 5 && BASH_VERSINFO[1] >= 1))); then
+  WAIT_ANY=1
+fi
 
 log() {
   printf '%s recipec[%s] %s\n' "$(date -u +%H:%M:%S)" "${NODE_LABEL:-launch}" "$*" >&2
+}
+
+# clock_ms: NOW_MS, the time in milliseconds (EPOCHREALTIME, bash >= 5; else whole seconds).
+NOW_MS=0
+clock_ms() {
+  local t=${EPOCHREALTIME:-}
+  if [[ -n $t ]]; then
+    t=${t/[.,]/}
+    NOW_MS=$((10#$t / 1000))
+  else
+    NOW_MS=$((SECONDS * 1000))
+  fi
 }
 
 die() {
@@ -57,27 +75,69 @@ fail_service() {
   exit 1
 }
 
+# require_commands CMD[=WHO]...: every command this node runs must be on PATH before anything
+# starts; WHO says what needs it, for the message.
 require_commands() {
-  local missing=() cmd
-  for cmd in "$@"; do
-    command -v -- "$cmd" >/dev/null 2>&1 || missing+=("$cmd")
+  local missing=() word cmd
+  for word in "$@"; do
+    cmd=${word%=*}
+    if ! command -v -- "$cmd" >/dev/null 2>&1; then
+      if [[ $word == *=* ]]; then
+        missing+=("$cmd (needed by ${word##*=})")
+      else
+        missing+=("$cmd")
+      fi
+    fi
   done
-  ((${#missing[@]} == 0)) || die "not found on PATH: ${missing[*]}"
-}
-
-# port_holder PORT: what listens on PORT, where the system can tell (ss needs iproute2).
-port_holder() {
-  if command -v ss >/dev/null 2>&1; then
-    ss -Hltnp "sport = :$1" 2>/dev/null | awk '{ print $4, $6 }' | head -n 1 || true
+  if ((${#missing[@]} > 0)); then
+    for word in "${missing[@]}"; do
+      log "ERROR: not found on PATH: $word"
+    done
+    die "commands missing: nothing was started"
   fi
 }
 
+# listen_inodes PORT: socket inodes listening on PORT, from /proc/net (Linux, any address, IPv4
+# and IPv6). Needs no ss: iproute2 is missing from minimal images.
+listen_inodes() {
+  local suffix
+  printf -v suffix ':%04X' "$1"
+  awk -v suffix="$suffix" '$4 == "0A" && substr($2, length($2) - 4) == suffix { print $10 }' \
+    /proc/net/tcp /proc/net/tcp6 2>/dev/null || true
+}
+
+# port_in_use PORT: is anything listening on PORT? ss where it works, else /proc/net, else a
+# connection attempt to 127.0.0.1 (sees loopback and wildcard listeners only).
 port_in_use() {
-  if command -v ss >/dev/null 2>&1; then
-    [[ -n $(ss -Hltn "sport = :$1" 2>/dev/null || true) ]]
+  local out
+  if command -v ss >/dev/null 2>&1 && out=$(ss -Hltn "sport = :$1" 2>/dev/null); then
+    [[ -n $out ]]
+  elif [[ -r /proc/net/tcp ]]; then
+    [[ -n $(listen_inodes "$1") ]]
   else
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
   fi
+}
+
+# port_holder PORT: "pid N (command)" of what listens on PORT, where the system can tell (another
+# user's processes stay hidden unless this runs as root); empty otherwise.
+port_holder() {
+  local out inode fd pid comm
+  if command -v ss >/dev/null 2>&1 && out=$(ss -Hltnp "sport = :$1" 2>/dev/null) && [[ -n $out ]]; then
+    if [[ $out =~ \(\(\"([^\"]*)\",pid=([0-9]+) ]]; then
+      printf 'pid %s (%s)\n' "${BASH_REMATCH[2]}" "${BASH_REMATCH[1]}"
+    fi
+    return 0
+  fi
+  for inode in $(listen_inodes "$1"); do
+    fd=$(find /proc/[0-9]*/fd -maxdepth 1 -lname "socket:\[$inode\]" -print -quit 2>/dev/null || true)
+    [[ -n $fd ]] || continue
+    pid=${fd#/proc/}
+    pid=${pid%%/*}
+    comm=$(cat "/proc/$pid/comm" 2>/dev/null || true)
+    printf 'pid %s (%s)\n' "$pid" "${comm:-?}"
+    return 0
+  done
 }
 
 # preflight_ports PORT SERVICE PURPOSE [...]: every port must be free before anything starts.
@@ -149,27 +209,101 @@ watch_remote() {
   SERVICE_FAILS[$1]=0
 }
 
-probe() {
-  curl --silent --fail --output /dev/null --noproxy '*' --max-time "$PROBE_TIMEOUT_S" -- "$1" 2>/dev/null
+# wait_first PID...: wait until the first of PID... or of the critical services ends (bash >= 5.1),
+# or a signal arrives (its trap then ends the run). Sets WAITED_PID and WAITED_STATUS, and records
+# a service's exit status in SERVICE_STATUS.
+WAITED_PID=""
+WAITED_STATUS=0
+wait_first() {
+  local -a pids=("$@")
+  local name
+  for name in "${CRITICAL[@]}"; do
+    [[ -n ${SERVICE_STATUS[$name]:-} ]] || pids+=("${SERVICE_PID[$name]}")
+  done
+  WAITED_PID=""
+  WAITED_STATUS=0
+  wait -n -p WAITED_PID "${pids[@]}" || WAITED_STATUS=$?
+  if [[ -n $WAITED_PID ]] && name=$(service_of "$WAITED_PID"); then
+    SERVICE_STATUS[$name]=$WAITED_STATUS
+  fi
 }
 
-# pause: one probe interval, interruptible by INT/TERM (a foreground sleep would delay the trap).
+# any_exited: has a critical service already been seen to exit?
+any_exited() {
+  local name
+  for name in "${CRITICAL[@]}"; do
+    [[ -z ${SERVICE_STATUS[$name]:-} ]] || return 0
+  done
+  return 1
+}
+
+# probe URL: one HTTP GET. curl runs in the background and is waited for, so a signal during a slow
+# probe is handled at once, not after PROBE_TIMEOUT_S; so is a critical service that exits meanwhile
+# (the probe then fails, and the caller's check_alive names the service).
+probe() {
+  local curl_pid status=0
+  curl --silent --fail --output /dev/null --noproxy '*' --max-time "$PROBE_TIMEOUT_S" -- "$1" 2>/dev/null &
+  curl_pid=$!
+  if ((WAIT_ANY)); then
+    wait_first "$curl_pid"
+    if [[ $WAITED_PID == "$curl_pid" ]]; then
+      return "$WAITED_STATUS"
+    fi
+    kill "$curl_pid" 2>/dev/null || true
+    wait "$curl_pid" 2>/dev/null || true
+    return 1
+  fi
+  wait "$curl_pid" || status=$?
+  return "$status"
+}
+
+# service_of PID: the name of the service started with PID, if any.
+service_of() {
+  local name
+  for name in "${STARTED[@]}"; do
+    if [[ ${SERVICE_PID[$name]} == "$1" ]]; then
+      printf '%s\n' "$name"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# pause [PID...]: one probe interval, cut short when a critical service (or a given PID) exits or a
+# signal arrives: the waits are interruptible, where a foreground sleep would delay the trap.
 pause() {
+  local sleep_pid
+  ! any_exited || return 0
   sleep "$PROBE_INTERVAL_S" &
-  SLEEP_PID=$!
-  wait "$SLEEP_PID" || true
-  SLEEP_PID=""
+  sleep_pid=$!
+  if ((WAIT_ANY)); then
+    wait_first "$sleep_pid" "$@"
+    if [[ $WAITED_PID != "$sleep_pid" ]]; then
+      kill "$sleep_pid" 2>/dev/null || true
+      wait "$sleep_pid" 2>/dev/null || true
+    fi
+  else
+    wait "$sleep_pid" || true
+  fi
+}
+
+# reap NAME: record the exit status of a service that is no longer running (once).
+reap() {
+  local status=0
+  if [[ -z ${SERVICE_STATUS[$1]:-} ]]; then
+    wait "${SERVICE_PID[$1]}" 2>/dev/null || status=$?
+    SERVICE_STATUS[$1]=$status
+  fi
 }
 
 # check_alive: fail the run at once if any critical service has exited, whatever its status.
 check_alive() {
-  local name pid status
+  local name pid
   for name in "${CRITICAL[@]}"; do
     pid=${SERVICE_PID[$name]}
-    if ! kill -0 "$pid" 2>/dev/null; then
-      status=0
-      wait "$pid" 2>/dev/null || status=$?
-      fail_service "$name" "(pid $pid) exited with status $status"
+    if [[ -n ${SERVICE_STATUS[$name]:-} ]] || ! kill -0 "$pid" 2>/dev/null; then
+      reap "$name"
+      fail_service "$name" "(pid $pid) exited with status ${SERVICE_STATUS[$name]}"
     fi
   done
 }
@@ -183,6 +317,7 @@ check_health() {
     if probe "$url"; then
       SERVICE_FAILS[$name]=0
     else
+      check_alive # a service that exited is reported as such, not as a failed probe
       SERVICE_FAILS[$name]=$((SERVICE_FAILS[$name] + 1))
       log "$name did not answer $url (${SERVICE_FAILS[$name]} of $UNHEALTHY_AFTER)"
       if ((SERVICE_FAILS[$name] >= UNHEALTHY_AFTER)); then
@@ -196,8 +331,10 @@ check_health() {
 # any critical service of this node exits.
 wait_ready() {
   local -a pending=("$@") still
-  local start=$SECONDS name url
-  local deadline=$((SECONDS + READY_TIMEOUT_S))
+  local start deadline name url
+  clock_ms
+  start=$NOW_MS
+  deadline=$((NOW_MS + READY_TIMEOUT_S * 1000))
   log "waiting for ${pending[*]} to be ready (at most ${READY_TIMEOUT_S}s)"
   while :; do
     check_alive
@@ -205,14 +342,17 @@ wait_ready() {
     for name in "${pending[@]}"; do
       url=${SERVICE_URL[$name]:-${REMOTE_URL[$name]:-}}
       if probe "$url"; then
-        log "$name is ready after $((SECONDS - start))s"
+        clock_ms
+        log "$name is ready after $(((NOW_MS - start) / 1000))s"
       else
+        check_alive
         still+=("$name")
       fi
     done
     pending=("${still[@]}")
     ((${#pending[@]} > 0)) || return 0
-    if ((SECONDS >= deadline)); then
+    clock_ms
+    if ((NOW_MS >= deadline)); then
       for name in "${pending[@]}"; do
         if [[ -n ${SERVICE_PID[$name]:-} ]]; then
           show_log_tail "$name"
@@ -229,12 +369,13 @@ wait_ready() {
 serve_until_exit() {
   local name=$1 pid=${SERVICE_PID[$1]} status=0
   log "all services ready; $name is running"
-  while kill -0 "$pid" 2>/dev/null; do
+  while [[ -z ${SERVICE_STATUS[$name]:-} ]] && kill -0 "$pid" 2>/dev/null; do
     check_alive
     check_health "${CRITICAL[@]}"
-    pause
+    pause "$pid"
   done
-  wait "$pid" 2>/dev/null || status=$?
+  reap "$name"
+  status=${SERVICE_STATUS[$name]}
   show_log_tail "$name"
   log "$name exited with status $status"
   return "$status"
@@ -261,6 +402,7 @@ serve_while_up() {
     if probe "${REMOTE_URL[$name]}"; then
       fails=0
     else
+      check_alive
       fails=$((fails + 1))
       if ((fails >= UNHEALTHY_AFTER)); then
         log "$name has stopped answering: the run is over"
@@ -271,64 +413,115 @@ serve_while_up() {
   done
 }
 
-# group_alive PGID: does any process of the group still run? Zombies do not count: an orphaned
-# grandchild stays a zombie until init reaps it, which some inits do only every second or so.
-group_alive() {
+# scan_live: LIVE_GROUP[pgid] and LIVE_PID[pid] for every process that still runs. Zombies do not
+# count: an orphaned grandchild stays a zombie until init reaps it, which some inits do only every
+# second or so.
+declare -A LIVE_GROUP=() LIVE_PID=()
+scan_live() {
   local stat line rest state pgrp
-  if [[ ! -r /proc/self/stat ]]; then
-    kill -0 -- "-$1" 2>/dev/null
-    return
-  fi
+  LIVE_GROUP=()
+  LIVE_PID=()
   for stat in /proc/[0-9]*/stat; do
     read -r line 2>/dev/null <"$stat" || continue
     rest=${line##*) }
     read -r state _ pgrp _ <<<"$rest"
-    if [[ $pgrp == "$1" && $state != Z ]]; then
-      return 0
+    if [[ $state != Z ]]; then
+      LIVE_GROUP[$pgrp]=1
+      LIVE_PID[${line%% *}]=1
     fi
   done
-  return 1
+}
+
+# still_running PID: does the process, or any process of the group it leads, still run (as of the
+# last scan_live)? Without /proc, ask the kernel.
+still_running() {
+  if [[ -r /proc/self/stat ]]; then
+    [[ -n ${LIVE_GROUP[$1]:-} || -n ${LIVE_PID[$1]:-} ]]
+  else
+    kill -0 -- "-$1" 2>/dev/null || kill -0 "$1" 2>/dev/null
+  fi
+}
+
+# is_child PID: is PID a running child of this shell?
+is_child() {
+  local line rest ppid
+  if [[ ! -r /proc/self/stat ]]; then
+    kill -0 "$1" 2>/dev/null
+    return
+  fi
+  read -r line 2>/dev/null <"/proc/$1/stat" || return 1
+  rest=${line##*) }
+  read -r _ ppid _ <<<"$rest"
+  [[ $ppid == "$$" ]]
+}
+
+# signal_group SIGNAL PID: the process group PID leads (the service and all its children), or PID
+# alone if it has not yet made its own group (a signal can arrive between fork and setsid).
+signal_group() {
+  kill "-$1" -- "-$2" 2>/dev/null || kill "-$1" "$2" 2>/dev/null
 }
 
 # stop_services: TERM every process group this script started, newest first; KILL what is left
 # after GRACE_PERIOD_S; reap them. Nothing this script did not start is signalled.
 stop_services() {
-  local name pid i
-  local -a alive
-  if [[ -n $SLEEP_PID ]]; then
-    kill "$SLEEP_PID" 2>/dev/null || true
-  fi
-  ((${#STARTED[@]} > 0)) || return 0
+  local name pid i deadline
+  local -a targets=() alive=() stopped=() killed=() others=()
+  # Children that are not (yet) known services: the pause or probe under way, or a service whose
+  # PID was not recorded because the signal arrived between its fork and the next line. A job that
+  # has ended may have left its PID to another process: signal only this shell's children.
+  mapfile -t others < <(jobs -p)
+  for pid in "${others[@]}"; do
+    if ! service_of "$pid" >/dev/null && is_child "$pid"; then
+      signal_group TERM "$pid" || true
+      targets+=("$pid")
+    fi
+  done
   for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do
     name=${STARTED[i]}
     pid=${SERVICE_PID[$name]}
-    if kill -TERM -- "-$pid" 2>/dev/null; then
-      log "stopping $name (process group $pid)"
+    if signal_group TERM "$pid"; then
+      log "stopping $name (process group $pid): TERM"
+      stopped+=("$name")
     fi
+    targets+=("$pid")
   done
-  local deadline=$((SECONDS + GRACE_PERIOD_S))
+  ((${#targets[@]} > 0)) || return 0
+  clock_ms
+  deadline=$((NOW_MS + GRACE_PERIOD_S * 1000))
   while :; do
+    scan_live
     alive=()
-    for name in "${STARTED[@]}"; do
-      if group_alive "${SERVICE_PID[$name]}"; then
-        alive+=("$name")
+    for pid in "${targets[@]}"; do
+      if still_running "$pid"; then
+        alive+=("$pid")
       fi
     done
     ((${#alive[@]} > 0)) || break
-    if ((SECONDS >= deadline)); then
-      for name in "${alive[@]}"; do
-        log "$name did not stop within ${GRACE_PERIOD_S}s: sending KILL"
-        kill -KILL -- "-${SERVICE_PID[$name]}" 2>/dev/null || true
+    clock_ms
+    if ((NOW_MS >= deadline)); then
+      if ((${#killed[@]} > 0)); then
+        log "ERROR: still running after KILL: process groups ${alive[*]}"
+        break
+      fi
+      for pid in "${alive[@]}"; do
+        name=$(service_of "$pid") || name="pid $pid"
+        log "$name did not stop within ${GRACE_PERIOD_S}s of TERM: sending KILL"
+        signal_group KILL "$pid" || true
+        killed+=("$name")
       done
-      break
+      deadline=$((NOW_MS + 5000)) # KILL cannot be ignored; only a process stuck in the kernel stays
     fi
-    sleep 0.2
+    sleep 0.1
+  done
+  for pid in "${targets[@]}"; do # reap; never block on one that survived KILL
+    [[ -n ${LIVE_PID[$pid]:-} ]] || wait "$pid" 2>/dev/null || true
   done
   for name in "${STARTED[@]}"; do
-    wait "${SERVICE_PID[$name]}" 2>/dev/null || true
     rm -f -- "${SERVICE_LOG[$name]%.log}.pid"
   done
-  log "stopped: ${STARTED[*]}"
+  if ((${#stopped[@]} > 0)); then
+    log "stopped: ${stopped[*]}${killed[*]:+ (KILL needed: ${killed[*]})}"
+  fi
 }
 
 on_exit() {
