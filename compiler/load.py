@@ -9,6 +9,7 @@ than MAX_BYTES, and text that is not UTF-8.
 
 from __future__ import annotations
 
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,10 @@ except AttributeError:  # pragma: no cover - PyYAML built without libyaml
 MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 32
 MAX_NODES = 200_000
+# libyaml's composer recurses in C once per nesting level and overflows the C stack somewhere past
+# 20,000 levels (a segfault, not an exception). Text shorter than this cannot nest that deep; longer
+# text is first walked as a flat event stream (the parser keeps its own stack) to bound the depth.
+DEPTH_PRESCAN_BYTES = 16 * 1024
 
 KeyPath = tuple  # tuple[str | int, ...]
 
@@ -51,7 +56,12 @@ class Document:
 def read_text(path: Path, display: str, max_bytes: int = MAX_BYTES) -> str:
     """Read a file as strict UTF-8 with a size limit; errors name the file and position."""
     try:
-        size = path.stat().st_size
+        info = path.stat()
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError
+        if not stat.S_ISREG(info.st_mode):  # a FIFO blocks forever, /dev/zero never ends
+            raise LoadError("not a regular file", Position(display))
+        size = info.st_size
         if size > max_bytes:
             raise LoadError(f"file is {size} bytes, more than the {max_bytes} allowed",
                             Position(display, 1, 1))
@@ -83,19 +93,13 @@ def load_text(text: str, display: str, max_nodes: int = MAX_NODES) -> Document:
         raise LoadError("file contains a NUL character", Position(display, line, at - text.rfind("\n", 0, at)))
     if text.startswith("\ufeff"):
         text = text[1:]
+    if len(text) > DEPTH_PRESCAN_BYTES:
+        _check_depth(text, display)
     loader = _BaseLoader(text)
     try:
         node = loader.get_single_node()
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        message = " ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
-        pos = Position(display, mark.line + 1, mark.column + 1) if mark else Position(display)
-        hint = None
-        if mark and text.splitlines()[mark.line:mark.line + 1] and "\t" in text.splitlines()[mark.line]:
-            hint = "YAML does not allow tabs for indentation: use spaces"
-        raise LoadError(f"invalid YAML: {message}", pos, hint) from None
     except yaml.YAMLError as exc:
-        raise LoadError(f"invalid YAML: {exc}", Position(display)) from None
+        raise _yaml_error(exc, text, display) from None
     finally:
         loader.dispose()
     doc = Document(display, None)
@@ -106,6 +110,37 @@ def load_text(text: str, display: str, max_nodes: int = MAX_NODES) -> Document:
     builder = _Builder(display, loader, doc.positions, doc.key_positions, max_nodes)
     doc.data = builder.build(node, (), 0)
     return doc
+
+
+def _yaml_error(exc: yaml.YAMLError, text: str, display: str) -> LoadError:
+    if not isinstance(exc, yaml.MarkedYAMLError):
+        return LoadError(f"invalid YAML: {exc}", Position(display))
+    mark = exc.problem_mark or exc.context_mark
+    message = " ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
+    pos = Position(display, mark.line + 1, mark.column + 1) if mark else Position(display)
+    hint = None
+    if mark and text.splitlines()[mark.line:mark.line + 1] and "\t" in text.splitlines()[mark.line]:
+        hint = "YAML does not allow tabs for indentation: use spaces"
+    return LoadError(f"invalid YAML: {message}", pos, hint)
+
+
+def _check_depth(text: str, display: str) -> None:
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=_BaseLoader):
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    mark = event.start_mark
+                    raise LoadError(f"nested deeper than {MAX_DEPTH} levels",
+                                    Position(display, mark.line + 1, mark.column + 1))
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+    except yaml.YAMLError as exc:
+        raise _yaml_error(exc, text, display) from None
+
+
+_PLAIN_COLLECTION_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 
 
 class _Builder:
@@ -133,6 +168,10 @@ class _Builder:
             raise LoadError("YAML aliases (*name) are not allowed in recipes", self.pos(node))
         self.seen.add(id(node))
         self.positions[keypath] = self.pos(node)
+        if not isinstance(node, yaml.ScalarNode) and node.tag not in _PLAIN_COLLECTION_TAGS:
+            # Collections are built here, not by PyYAML: a tag on one (!!python/object/apply,
+            # !!set, !!omap) would otherwise be dropped without a word.
+            raise LoadError(f"YAML tag {node.tag!r} is not allowed in recipes", self.pos(node))
         if isinstance(node, yaml.MappingNode):
             out: dict = {}
             keys: dict = {}
@@ -155,6 +194,8 @@ class _Builder:
                 out[key] = self.build(value_node, keypath + (key,), depth + 1)
             return out
         if isinstance(node, yaml.SequenceNode):
+            if any(id(item) in self.seen for item in node.value):  # an alias has no mark of its own
+                raise LoadError("YAML aliases (*name) are not allowed in recipes", self.pos(node))
             return [self.build(item, keypath + (i,), depth + 1) for i, item in enumerate(node.value)]
         return self.scalar(node)
 
@@ -163,4 +204,6 @@ class _Builder:
             return self.loader.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError as exc:
             raise LoadError(f"invalid value: {exc.problem}", self.pos(node)) from None
+        except (ValueError, OverflowError) as exc:  # e.g. an integer of more than 4,300 digits
+            raise LoadError(f"invalid value: {str(exc).split(';')[0]}", self.pos(node)) from None
 
