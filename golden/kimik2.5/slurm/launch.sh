@@ -10,7 +10,8 @@
 # Recipe kimik2.5, config key kimik2.5-fp4-mi355x-vllm-disagg-agentic.
 #
 # Usage: ./launch.sh [SBATCH_OPTION ...]   submits this bundle (e.g. ./launch.sh --wait -p gpu)
-#    or: sbatch [SBATCH_OPTION ...] launch.sh   from the bundle directory
+#    or: sbatch [SBATCH_OPTION ...] [DIR/]launch.sh   output to slurm-<JOBID>.out in the current directory
+#    or: salloc -N 2 ./launch.sh   runs at once in the allocation
 # Inside the job it checks the allocation, resolves every node's address, and runs node.sh once
 # per node with srun --kill-on-bad-exit: any node that fails ends the whole job with a non-zero exit.
 set -euo pipefail
@@ -24,9 +25,30 @@ if [[ -z ${SLURM_JOB_ID:-} ]]; then
   exec sbatch --export=ALL --output="$RECIPEC_BUNDLE_DIR/logs/%x-%j.out" "$@" "$RECIPEC_BUNDLE_DIR/launch.sh"
 fi
 
-BUNDLE_DIR=${RECIPEC_BUNDLE_DIR:-${SLURM_SUBMIT_DIR:-$PWD}}
-if [[ ! -f $BUNDLE_DIR/lib.sh || ! -f $BUNDLE_DIR/node.sh ]]; then
-  printf 'recipec: no bundle in %s: submit with ./launch.sh, or sbatch from the bundle directory\n' "$BUNDLE_DIR" >&2
+# Find the bundle. Under sbatch this script runs from a copy in SLURM's spool: ./launch.sh passes
+# the bundle's directory on; a plain `sbatch DIR/launch.sh` leaves DIR in the job's Command; in an
+# allocation (salloc -N 2 DIR/launch.sh) the script's own directory is the bundle.
+BUNDLE_DIR=${RECIPEC_BUNDLE_DIR:-}
+if [[ -z $BUNDLE_DIR ]]; then
+  candidates=("$(dirname -- "${BASH_SOURCE[0]}")")
+  job_command=$(scontrol show job "$SLURM_JOB_ID" 2>/dev/null | grep -o 'Command=[^ ]*' | head -n 1 || true)
+  job_command=${job_command#Command=}
+  if [[ $job_command == */launch.sh ]]; then
+    candidates+=("${job_command%/launch.sh}")
+  fi
+  candidates+=("${SLURM_SUBMIT_DIR:-$PWD}")
+  for candidate in "${candidates[@]}"; do
+    if [[ -f $candidate/lib.sh && -f $candidate/node.sh ]]; then
+      BUNDLE_DIR=$(cd -- "$candidate" && pwd -P)
+      break
+    fi
+  done
+  if [[ -z $BUNDLE_DIR ]]; then
+    printf 'recipec: no bundle (lib.sh, node.sh) in %s: submit with ./launch.sh\n' "${candidates[*]}" >&2
+    exit 1
+  fi
+elif [[ ! -f $BUNDLE_DIR/lib.sh || ! -f $BUNDLE_DIR/node.sh ]]; then
+  printf 'recipec: no bundle (lib.sh, node.sh) in RECIPEC_BUNDLE_DIR=%s\n' "$BUNDLE_DIR" >&2
   exit 1
 fi
 export BUNDLE_DIR
@@ -78,11 +100,46 @@ done
 export RECIPEC_NODE_NAMES="${NODE_NAMES[*]}"
 export RECIPEC_NODE_ADDRS="${NODE_ADDRS[*]}"
 
+# SLURM sends SIGKILL KillWait seconds after the SIGTERM of scancel, of the time limit or of
+# --kill-on-bad-exit. Each node's teardown (TERM, GRACE_PERIOD_S, KILL of every process group it
+# started) must end before that, or what ignores TERM, or has left the task's process tree, outlives
+# the job. Shorten the grace period to fit; to give services longer, raise KillWait.
+readonly KILL_WAIT_MARGIN_S=2
+kill_wait=$(scontrol show config 2>/dev/null | awk '$1 == "KillWait" { print $3; exit }' || true)
+if [[ $kill_wait =~ ^[0-9]+$ ]] && ((GRACE_PERIOD_S + KILL_WAIT_MARGIN_S > kill_wait)); then
+  grace=$((kill_wait > KILL_WAIT_MARGIN_S ? kill_wait - KILL_WAIT_MARGIN_S : 0))
+  log "GRACE_PERIOD_S=$GRACE_PERIOD_S does not fit in SLURM's KillWait of ${kill_wait}s: using ${grace}s (teardown must end ${KILL_WAIT_MARGIN_S}s before SLURM's SIGKILL)"
+  GRACE_PERIOD_S=$grace
+fi
+
 mkdir -p -- "$LOG_DIR"
 log "logs of every node: $LOG_DIR"
+for ((rank = 0; rank < NODES_NEEDED; rank++)); do # a LOG_DIR shared between jobs must not mislead
+  rm -f -- "$LOG_DIR/node$rank.status"
+done
 status=0
 srun --kill-on-bad-exit=1 --nodes="$NODES_NEEDED" --ntasks="$NODES_NEEDED" --ntasks-per-node=1 \
   --nodelist="$(IFS=,; printf '%s' "${NODE_NAMES[*]}")" \
   bash "$BUNDLE_DIR/node.sh" || status=$?
 log "srun finished with status $status"
+
+# srun's status is the highest of all tasks'. Once --kill-on-bad-exit has stopped the other nodes
+# they exit 143 (SIGTERM), which hides the status of the node that failed: every node wrote its own
+# status to LOG_DIR, so report each and exit with that of the first node not stopped by a signal.
+if ((status != 0)); then
+  cause=""
+  for ((rank = 0; rank < NODES_NEEDED; rank++)); do
+    node_status=""
+    read -r node_status 2>/dev/null <"$LOG_DIR/node$rank.status" || true
+    log "node $rank (${NODE_NAMES[rank]}) exit status: ${node_status:-unknown (no status file)}"
+    case $node_status in
+      '' | 0 | 129 | 130 | 143) ;;
+      *) [[ -n $cause ]] || cause=$rank ;;
+    esac
+  done
+  if [[ -n $cause ]]; then
+    read -r status <"$LOG_DIR/node$cause.status"
+    log "node $cause (${NODE_NAMES[cause]}) failed; the others were stopped: the job exits with its status $status"
+  fi
+fi
 exit "$status"

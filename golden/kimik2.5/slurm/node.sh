@@ -16,6 +16,20 @@ NODE_LABEL="node$RANK:${SLURMD_NODENAME:-?}"
 # shellcheck source=lib.sh
 source "$BUNDLE_DIR/lib.sh"
 
+# srun exits with the highest status of all tasks: once --kill-on-bad-exit has stopped the other
+# nodes (SIGTERM, 143) that hides the status of the node that failed. So each node writes its own
+# status where launch.sh reads it, first thing on exit (SLURM may SIGKILL a slow teardown), then
+# tears down as lib.sh's on_exit does; on_exit reads the status from $?, hence the (exit ...).
+record_status_and_exit() {
+  local status=$?
+  printf '%s\n' "$status" 2>/dev/null >"$LOG_DIR/node$RANK.status" || true
+  if ((status == 0)); then
+    on_exit
+  fi
+  (exit "$status") || on_exit
+}
+trap record_status_and_exit EXIT
+
 read -r -a NODE_NAMES <<<"${RECIPEC_NODE_NAMES:?set by launch.sh}"
 read -r -a NODE_ADDRS <<<"${RECIPEC_NODE_ADDRS:?set by launch.sh}"
 ((${#NODE_ADDRS[@]} == 2)) || die "expected 2 node addresses, got ${#NODE_ADDRS[@]}"
