@@ -272,9 +272,16 @@ service_of() {
 # pause [PID...]: one probe interval, cut short when a critical service (or a given PID) exits or a
 # signal arrives: the waits are interruptible, where a foreground sleep would delay the trap.
 pause() {
-  local sleep_pid
+  pause_ms $((PROBE_INTERVAL_S * 1000)) "$@"
+}
+
+# pause_ms MS [PID...]: pause for MS milliseconds.
+pause_ms() {
+  local sleep_pid seconds
+  printf -v seconds '%d.%03d' $(($1 / 1000)) $(($1 % 1000))
+  shift
   ! any_exited || return 0
-  sleep "$PROBE_INTERVAL_S" &
+  sleep "$seconds" &
   sleep_pid=$!
   if ((WAIT_ANY)); then
     wait_first "$sleep_pid" "$@"
@@ -328,10 +335,11 @@ check_health() {
 }
 
 # wait_ready NAME...: until each answers its readiness URL; dies at the deadline or as soon as
-# any critical service of this node exits.
+# any critical service of this node exits. Probes start 0.1 s apart and back off to PROBE_INTERVAL_S:
+# a quick service is seen ready at once, a slow one costs one probe an interval.
 wait_ready() {
   local -a pending=("$@") still
-  local start deadline name url
+  local start deadline name url step=100
   clock_ms
   start=$NOW_MS
   deadline=$((NOW_MS + READY_TIMEOUT_S * 1000))
@@ -360,7 +368,8 @@ wait_ready() {
       done
       die "not ready after ${READY_TIMEOUT_S}s: ${pending[*]}"
     fi
-    pause
+    pause_ms $((step < deadline - NOW_MS ? step : deadline - NOW_MS))
+    step=$((step * 2 < PROBE_INTERVAL_S * 1000 ? step * 2 : PROBE_INTERVAL_S * 1000))
   done
 }
 
