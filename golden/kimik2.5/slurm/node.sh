@@ -43,7 +43,7 @@ mkdir -p -- "$LOG_DIR"
 
 run_rank_0() {
   # prefill node 0 + router
-  require_commands curl lmcache setsid vllm vllm-router
+  require_commands 'curl=health probes' lmcache=lmcache-0 setsid=start_service 'vllm=prefill-0, client' vllm-router=router
 
   # Every port this node binds must be free before anything starts.
   preflight_ports \
@@ -157,7 +157,7 @@ run_rank_0() {
 
 run_rank_1() {
   # decode node 0
-  require_commands curl setsid vllm
+  require_commands 'curl=health probes' setsid=start_service vllm=decode-0
 
   # Every port this node binds must be free before anything starts.
   preflight_ports \

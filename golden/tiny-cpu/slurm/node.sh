@@ -43,7 +43,7 @@ mkdir -p -- "$LOG_DIR"
 
 run_rank_0() {
   # prefill node 0 + router
-  require_commands curl lmcache python setsid vllm-router
+  require_commands 'curl=health probes' lmcache=lmcache-0 'python=prefill-0, client' setsid=start_service vllm-router=router
 
   # Every port this node binds must be free before anything starts.
   preflight_ports \
@@ -134,7 +134,7 @@ run_rank_0() {
 
 run_rank_1() {
   # decode node 0
-  require_commands curl python setsid
+  require_commands 'curl=health probes' python=decode-0 setsid=start_service
 
   # Every port this node binds must be free before anything starts.
   preflight_ports \
