@@ -140,6 +140,7 @@ def _check_depth(text: str, display: str) -> None:
         raise _yaml_error(exc, text, display) from None
 
 
+_STR_TAG = "tag:yaml.org,2002:str"
 _PLAIN_COLLECTION_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 
 
@@ -200,8 +201,13 @@ class _Builder:
         return self.scalar(node)
 
     def scalar(self, node):
+        if node.tag == _STR_TAG:  # most values: skip PyYAML's per-object bookkeeping
+            return node.value
         try:
-            return self.loader.construct_object(node, deep=True)
+            construct = self.loader.yaml_constructors.get(node.tag)
+            if construct is None:
+                return self.loader.construct_object(node, deep=True)  # raises the usual error
+            return construct(self.loader, node)
         except yaml.constructor.ConstructorError as exc:
             raise LoadError(f"invalid value: {exc.problem}", self.pos(node)) from None
         except (ValueError, OverflowError) as exc:  # e.g. an integer of more than 4,300 digits
