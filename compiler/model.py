@@ -18,7 +18,8 @@ def _kebab(name: str) -> str:
 
 class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", alias_generator=_kebab, populate_by_name=True,
-                              frozen=True, validate_default=True)
+                              frozen=True, validate_default=True,
+                              defer_build=True)  # built on first use: saves ~10 ms of start-up
 
 
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=64)]
