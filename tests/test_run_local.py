@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import socket
+
+import pytest
 
 from conftest import run_bundle
+from harness import event_time, signal_service
 
 
 def test_stack_comes_up_and_client_status_is_the_launchers(local_bundle, standin_bin):
@@ -44,4 +50,76 @@ def test_service_dying_at_start_fails_fast_with_name_and_log(local_bundle, stand
     assert "fatal error during start-up (simulated)" in run.stderr  # the log tail
     # Detected within a few probe intervals (1 s here) of the start, not at the 20 s deadline.
     assert run.seconds < 8, run.seconds
+    assert run.leftovers == []
+
+
+def test_start_is_ordered_by_readiness_and_parallel_where_independent(local_bundle, standin_bin):
+    """Read from the stand-ins' own timed events: what started when, what was ready when."""
+    bundle, ports = local_bundle()
+    # A slow LMCache server: decode needs nothing, so it must not wait for it; prefill must.
+    run = run_bundle(bundle, standin_bin, env={f"STANDIN_{ports['lmcache.http-port']}": "slow_start:2"})
+    assert run.returncode == 0, run.stderr
+    logs = bundle / "logs"
+
+    def started(name):
+        return event_time(logs / f"{name}.log", "client started" if name == "client" else "started")
+
+    def ready(name):
+        return event_time(logs / f"{name}.log", "ready")
+
+    assert started("decode-0") < ready("lmcache-0")  # independent services start in parallel
+    assert started("prefill-0") >= ready("lmcache-0")  # LMCache ready before the prefill using it
+    assert started("router") >= max(ready("prefill-0"), ready("decode-0"))  # engines before router
+    assert started("client") >= ready("router")  # router before client
+    # ...and each as soon as the launcher sees it: within one probe interval (1 s) and a margin.
+    assert started("prefill-0") - ready("lmcache-0") < 1.5
+    assert started("router") - max(ready("prefill-0"), ready("decode-0")) < 1.5
+    assert run.leftovers == []
+
+
+def test_port_taken_by_an_ipv6_listener_is_seen_without_ss(local_bundle, standin_bin, tmp_path):
+    """/proc/net/tcp6 is read too: a wildcard IPv6 listener blocks the port for IPv4 as well."""
+    bundle, ports = local_bundle()
+    no_ss = tmp_path / "no-ss"
+    no_ss.mkdir()
+    (no_ss / "ss").write_text("#!/bin/sh\nexit 1\n")
+    (no_ss / "ss").chmod(0o755)
+    try:
+        sock = socket.socket(socket.AF_INET6)
+        sock.bind(("::", ports["router.port"]))
+    except OSError:
+        pytest.skip("no IPv6 on this machine")
+    sock.listen(1)
+    try:
+        run = run_bundle(bundle, standin_bin, path_prefix=[no_ss])
+    finally:
+        sock.close()
+    assert run.returncode == 1
+    assert re.search(rf"ERROR: port {ports['router.port']}, wanted by router \(router HTTP\), is already "
+                     rf"in use by pid {os.getpid()} \(", run.stderr), run.stderr
+    assert "started " not in run.stderr
+    assert run.leftovers == []
+
+
+@pytest.mark.parametrize("mode", ["die_after:usr1:4", "hang_after:usr1"])
+def test_older_bash_without_wait_n_still_detects_within_a_tick(local_bundle, standin_bin, mode):
+    """bash < 5.1 has no `wait -n -p`: lib.sh falls back to checking every tick. Force that path."""
+    bundle, ports = local_bundle()
+    lib = bundle / "lib.sh"
+    text = lib.read_text()
+    assert "  WAIT_ANY=1\n" in text
+    lib.write_text(text.replace("  WAIT_ANY=1\n", "  WAIT_ANY=0\n"))
+    pidfile = bundle / "logs" / "decode-0.pid"
+    run = run_bundle(bundle, standin_bin,
+                     env={f"STANDIN_{ports['decode.port']}": mode, "STANDIN_CLIENT_SECS": "30",
+                          "PROBE_TIMEOUT_S": "1", "UNHEALTHY_AFTER": "2"},
+                     on_line=[("client is running", signal_service(pidfile, signal.SIGUSR1))])
+    assert run.returncode == 1, run.stderr
+    fault = event_time(bundle / "logs" / "decode-0.log", "FAULT")
+    if mode.startswith("die"):
+        assert re.search(r"ERROR: decode-0 \(pid \d+\) exited with status 4", run.stderr), run.stderr
+        assert run.ended_at - fault <= 1 + 1.0 + 1.0  # a tick, a probe timeout, a margin
+    else:
+        assert "decode-0 is alive but has not answered" in run.stderr, run.stderr
+        assert run.ended_at - fault <= 2 * (1 + 1) + 1.0
     assert run.leftovers == []

@@ -4,20 +4,26 @@
 Installed on PATH under each engine's name (see conftest.py). It reads its port from its own argv
 the way the real engine would (--port, or --http-port for `lmcache server`), answers GET on every
 path with 200 once "ready", and behaves according to STANDIN_<PORT> in its environment, so one
-test can make exactly one service misbehave:
+test can make exactly one service misbehave (modes combine with commas: slow_start:2,ignore_term):
 
   die_at_start[:CODE]    exit CODE (default 3) after writing a line, before binding
   exit0_at_start         exit 0 at once (a server that "daemonizes" or gives up silently)
   never_ready            bind, but answer 503 forever
-  die_after:SECS[:CODE]  serve, then exit CODE (default 7) after SECS
-  hang_after:SECS        serve, then stop answering (the process stays alive)
-  ignore_term            serve, and ignore SIGTERM (only KILL stops it)
-  slow_start:SECS        answer 503 for SECS, then 200
+  die_after:SECS[:CODE]  serve, then exit CODE (default 7) SECS after start
+  hang_after:SECS        serve, then stop answering SECS after start (the process stays alive)
+                         (SECS may be `usr1`: the fault happens when the process gets SIGUSR1,
+                         so a test can fault a service exactly when the stack is serving)
+  ignore_term            serve, and ignore SIGTERM (only KILL stops it; its engine-core child too)
+  slow_start:SECS        answer 503 until SECS after start, then 200
+
+Every event is logged with its wall-clock time (`standin: <event> at <epoch seconds>`: started,
+listening, ready, FAULT <kind>, TERM), so tests measure detection from the moment of the fault.
 
 `vllm serve` also forks a child in its process group, like vLLM's EngineCore, so teardown is
 tested on grandchildren. `vllm bench serve --base-url URL` plays the client step: it GETs
-URL/v1/models and exits STANDIN_CLIENT_EXIT (default 0). With STANDIN_RECORD set to a directory,
-every invocation writes its argv and environment there as JSON.
+URL/v1/models, runs STANDIN_CLIENT_SECS more seconds (default 0) and exits STANDIN_CLIENT_EXIT
+(default 0). With STANDIN_RECORD set to a directory, every invocation writes its argv and
+environment there as JSON.
 """
 
 from __future__ import annotations
@@ -51,11 +57,22 @@ def record(prog: str, argv: list[str]) -> None:
         json.dump({"prog": prog, "argv": argv, "env": dict(os.environ)}, fh)
 
 
+def event(what: str) -> None:
+    """One line of the log, with the wall-clock time tests measure from."""
+    print(f"standin: {what} at {time.time():.3f}", flush=True)
+
+
 def client(argv: list[str]) -> int:
+    event("client started")
     base = arg(argv, "--base-url") or os.environ.get("ROUTER_URL", "")
     with urllib.request.urlopen(base + "/v1/models", timeout=5) as resp:
         print(f"client: {base}/v1/models answered {resp.status}", flush=True)
-    return int(os.environ.get("STANDIN_CLIENT_EXIT", "0"))
+    time.sleep(float(os.environ.get("STANDIN_CLIENT_SECS", "0")))
+    code = int(os.environ.get("STANDIN_CLIENT_EXIT", "0"))
+    if code:
+        event(f"FAULT client_exit:{code}")
+        print(f"client: failing with status {code} (simulated)", flush=True)
+    return code
 
 
 class State:
@@ -65,20 +82,31 @@ class State:
 
 def serve(port: int, host: str, mode: str, child: bool) -> int:
     state = State()
-    kind, _, rest = mode.partition(":")
-    params = rest.split(":") if rest else []
+    started = time.monotonic()
+    modes = {}
+    for item in filter(None, mode.split(",")):
+        kind, _, rest = item.partition(":")
+        modes[kind] = rest.split(":") if rest else []
     print(f"standin: pid {os.getpid()} port {port} mode {mode or 'ok'}", flush=True)
-    if kind == "die_at_start":
+    event("started")
+    if "die_at_start" in modes:
         print("standin: fatal error during start-up (simulated)", flush=True)
-        return int(params[0]) if params else 3
-    if kind == "exit0_at_start":
+        event("FAULT die_at_start")
+        return int(modes["die_at_start"][0]) if modes["die_at_start"] else 3
+    if "exit0_at_start" in modes:
         print("standin: exiting 0 at start (simulated)", flush=True)
+        event("FAULT exit0_at_start")
         return 0
-    if kind == "ignore_term":
-        signal.signal(signal.SIGTERM, lambda *_: print("standin: ignoring SIGTERM", flush=True))
-    if kind == "slow_start":
-        state.ready_at = time.monotonic() + float(params[0])
-    if kind == "never_ready":
+    if "ignore_term" in modes:
+        signal.signal(signal.SIGTERM, lambda *_: event("TERM received, ignoring it"))
+    else:
+        def on_term(*_):
+            event("TERM received, exiting")
+            os._exit(143)
+        signal.signal(signal.SIGTERM, on_term)
+    if "slow_start" in modes:
+        state.ready_at = started + float(modes["slow_start"][0])
+    if "never_ready" in modes:
         state.ready_at = float("inf")
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -104,20 +132,34 @@ def serve(port: int, host: str, mode: str, child: bool) -> int:
 
     server = Server((host, port), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    event("listening")
+    if state.ready_at != float("inf"):
+        ready = time.time() + max(0.0, state.ready_at - time.monotonic())
+        print(f"standin: ready at {ready:.3f}", flush=True)
+
+    def fault(kind: str) -> None:
+        event(f"FAULT {kind}")
+        if kind == "die_after":
+            print("standin: crashing while serving (simulated)", flush=True)
+            os._exit(int(modes[kind][1]) if len(modes[kind]) > 1 else 7)
+        print("standin: hanging (simulated)", flush=True)
+        state.hung = True
+
+    faults = [(k, p[0]) for k, p in modes.items() if k in ("die_after", "hang_after")]
+    for kind, when in faults:
+        if when == "usr1":
+            signal.signal(signal.SIGUSR1, lambda *_, kind=kind: fault(kind))
     if child:  # like vLLM's EngineCore: a child in the same process group
         pid = os.fork()
         if pid == 0:
             os.environ["STANDIN_ROLE"] = "engine-core"
+            if "ignore_term" not in modes:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
             while True:
                 time.sleep(1)
-    if kind == "die_after":
-        time.sleep(float(params[0]))
-        print("standin: crashing while serving (simulated)", flush=True)
-        os._exit(int(params[1]) if len(params) > 1 else 7)
-    if kind == "hang_after":
-        time.sleep(float(params[0]))
-        print("standin: hanging (simulated)", flush=True)
-        state.hung = True
+    for at, kind in sorted((float(when), kind) for kind, when in faults if when != "usr1"):
+        time.sleep(max(0.0, started + at - time.monotonic()))
+        fault(kind)
     while True:
         time.sleep(3600)
 

@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""Benchmark: how fast generated bundles notice faults, and how little they add to start-up.
+
+For each fault scenario of tests/faults/scenarios.py (a real `local` kimik2.5 bundle, stand-in
+engines, PROBE_INTERVAL_S=1), runs it N times and prints the time from the fault to the launcher's
+exit (median, min, max). Then, over N clean runs, the ready overhead: from the moment the slowest
+service (the last one the launcher waits for: the router) is ready to the launcher declaring the
+stack ready, and the same gap summed over every start stage (lmcache -> prefill, engines -> router,
+router -> client).
+
+    python bench/faults.py [--runs 5] [--only NAME ...] [--recipec-root DIR] [--markdown]
+
+--recipec-root builds the bundles with another checkout's compiler and templates (for before/after
+figures). Targets: detection <= probe interval + 1 s (hangs: UNHEALTHY_AFTER probes); ready
+overhead <= one probe interval.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "faults")]
+
+import harness  # noqa: E402
+import scenarios  # noqa: E402
+from harness import event_time, make_standin_bin, run_bundle  # noqa: E402
+
+
+def summary(values: list[float]) -> str:
+    return f"{statistics.median(values):6.2f} {min(values):6.2f} {max(values):6.2f}"
+
+
+def bench_faults(names: list[str], runs: int) -> list[tuple]:
+    rows = []
+    for sc in scenarios.SCENARIOS:
+        if names and sc.name not in names:
+            continue
+        times, ok = [], True
+        for _ in range(runs):
+            with tempfile.TemporaryDirectory() as tmp:
+                try:
+                    out = scenarios.play(sc, Path(tmp))
+                except AssertionError as exc:  # e.g. no fault event: the scenario did not play
+                    print(f"  {sc.name}: {str(exc).splitlines()[0]}", file=sys.stderr)
+                    ok = False
+                    continue
+                times.append(out.detect_s)
+                if out.run.leftovers:
+                    ok = False
+        rows.append((sc, times, ok))
+        target = f"<= {sc.bound_s:.1f}" + (f", >= {sc.min_s:.1f}" if sc.min_s else "")
+        figures = summary(times) if times else "   n/a"
+        print(f"{sc.name:32} {figures}   target {target}{'' if ok else '  (FAILED runs)'}", flush=True)
+    return rows
+
+
+def bench_ready(runs: int) -> list[dict]:
+    results = []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = Path(tmp)
+            bundle = tmp / "bundle"
+            harness.build_local(bundle)
+            run = run_bundle(bundle, make_standin_bin(tmp / "bin"), env=scenarios.ENV)
+            logs = bundle / "logs"
+
+            def ready(name):
+                return event_time(logs / f"{name}.log", "ready")
+
+            def started(name):
+                return event_time(logs / f"{name}.log", "started" if name != "client" else "client started")
+
+            stack_ready = run.line_time(r"stack ready: router at")
+            stages = [started("prefill-0") - ready("lmcache-0"),
+                      started("router") - max(ready("prefill-0"), ready("decode-0")),
+                      started("client") - ready("router")]
+            results.append({"final": stack_ready - ready("router"), "stages": sum(stages),
+                            "per_stage": stages, "total": stack_ready - run.started_at})
+    return results
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--only", nargs="*", default=[])
+    ap.add_argument("--recipec-root", type=Path, default=None)
+    ap.add_argument("--no-ready", action="store_true")
+    args = ap.parse_args()
+    if args.recipec_root is not None:
+        orig = harness.run_recipec
+        harness.run_recipec = lambda *a, cwd=None, check=False: orig(*a, cwd=args.recipec_root, check=check)
+    print(f"fault -> launcher exit, seconds over {args.runs} runs (PROBE_INTERVAL_S="
+          f"{scenarios.PROBE_INTERVAL_S}, GRACE_PERIOD_S={scenarios.GRACE_PERIOD_S}, PROBE_TIMEOUT_S="
+          f"{scenarios.PROBE_TIMEOUT_S}, UNHEALTHY_AFTER={scenarios.UNHEALTHY_AFTER})")
+    print(f"{'scenario':32} {'median':>6} {'min':>6} {'max':>6}")
+    rows = bench_faults(args.only, args.runs)
+    if not args.no_ready:
+        res = bench_ready(args.runs)
+        print(f"\nready overhead, seconds over {args.runs} clean runs: {'median':>6} {'min':>6} {'max':>6}")
+        print(f"{'router ready -> stack ready':42} {summary([r['final'] for r in res])}   target <= "
+              f"{scenarios.PROBE_INTERVAL_S:.1f}")
+        for i, label in enumerate(("lmcache ready -> prefill started", "engines ready -> router started",
+                                   "router ready -> client started")):
+            print(f"{label:42} {summary([r['per_stage'][i] for r in res])}")
+        print(f"{'sum over the three stages':42} {summary([r['stages'] for r in res])}")
+        print(f"{'launch -> stack ready (whole start-up)':42} {summary([r['total'] for r in res])}")
+    return 0 if all(ok for _, _, ok in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

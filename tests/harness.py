@@ -1,0 +1,213 @@
+"""Running generated bundles against stand-in engines: build, run, watch, and look for leftovers.
+
+Plain functions (no pytest), shared by tests/ and bench/faults.py. Every process a run starts carries
+RECIPEC_TEST_TAG=<uuid> in its environment, so leftovers are found by that tag, grandchildren too.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+STANDIN = ROOT / "tests" / "standins" / "standin.py"
+ENGINE_NAMES = ("vllm", "lmcache", "vllm-router")
+# The documented override path: every tunable is an environment variable of the launcher.
+FAST_TUNABLES = {"PROBE_INTERVAL_S": "1", "READY_TIMEOUT_S": "20", "GRACE_PERIOD_S": "3",
+                 "PROBE_TIMEOUT_S": "2"}
+EVENT = re.compile(r"standin: (.+?) at (\d+\.\d+)$")
+
+
+def run_recipec(*args: str, cwd: Path = ROOT, check: bool = False) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "compiler.cli", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=60)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"recipec {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
+    return proc
+
+
+def free_ports(n: int) -> list[int]:
+    """n distinct ports that are free right now (bound together so none repeats)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def port_overrides() -> tuple[list[str], dict[str, int]]:
+    """--set flags moving every kimik2.5 port to a free one (tests may run beside real servers)."""
+    names = ["prefill.port", "prefill.mooncake-bootstrap-port", "decode.port", "lmcache.port",
+             "lmcache.http-port", "router.port", "router.prometheus-port"]
+    ports = dict(zip(names, free_ports(len(names))))
+    return [f"{k}={v}" for k, v in ports.items()], ports
+
+
+def build_local(out: Path, *extra: str, recipe: str = "kimik2.5") -> dict[str, int]:
+    """Build recipe for the local target into out, on free ports; returns the ports."""
+    sets, ports = port_overrides()
+    args = ["build", recipe, "--target", "local", "-o", str(out)]
+    for s in [*sets, *extra]:
+        args += ["--set", s]
+    run_recipec(*args, check=True)
+    return ports
+
+
+def make_standin_bin(folder: Path, names=ENGINE_NAMES) -> Path:
+    """A directory holding each engine name as a link to the stand-in."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (folder / name).symlink_to(STANDIN)
+    return folder
+
+
+def processes_with_tag(tag: str) -> list[int]:
+    """PIDs whose environment carries tag: everything a launcher run started, grandchildren too."""
+    needle = f"RECIPEC_TEST_TAG={tag}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if needle in (entry / "environ").read_bytes().split(b"\0"):
+                stat = (entry / "stat").read_text()
+                if stat.rsplit(")", 1)[1].split()[0] != "Z":
+                    found.append(int(entry.name))
+        except (OSError, IndexError):
+            continue
+    return found
+
+
+@dataclass
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+    tag: str
+    leftovers: list
+    started_at: float = 0.0  # wall clock (time.time()), comparable with the stand-ins' events
+    ended_at: float = 0.0
+    lines: list = field(default_factory=list)  # (wall-clock time, stderr line) as they arrived
+    marks: dict = field(default_factory=dict)  # name -> wall-clock time an action fired
+
+    def line_time(self, pattern: str) -> float:
+        """When the first stderr line matching pattern arrived."""
+        for at, line in self.lines:
+            if re.search(pattern, line):
+                return at
+        raise AssertionError(f"no line matches {pattern!r}:\n{self.stderr}")
+
+
+def events(logfile: Path) -> list[tuple[str, float]]:
+    """The timed events a stand-in wrote to its log: [(event, wall-clock time)]."""
+    if not logfile.exists():
+        return []
+    return [(m.group(1), float(m.group(2))) for line in logfile.read_text().splitlines()
+            if (m := EVENT.search(line))]
+
+
+def event_time(logfile: Path, prefix: str) -> float:
+    for what, at in events(logfile):
+        if what.startswith(prefix):
+            return at
+    raise AssertionError(f"{logfile.name} has no event {prefix!r}:\n{logfile.read_text()}")
+
+
+Action = Callable[[subprocess.Popen, dict], None]
+
+
+def run_bundle(bundle: Path, path_dir: Path | None, env: dict | None = None, timeout: float = 90,
+               on_line: list | tuple = (), path_prefix: list | tuple = ()) -> Run:
+    """Run bundle/launch.sh with the stand-ins first on PATH; report status, output and leftovers.
+
+    on_line: (regex, action) pairs; action(proc, marks) runs once, on the first stderr line matching
+    regex (e.g. send the launcher a signal, or fault a service), and may note times in marks.
+    """
+    tag = uuid.uuid4().hex
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("STANDIN_", "CLIENT_CMD"))}
+    dirs = [str(d) for d in path_prefix] + ([str(path_dir)] if path_dir is not None else [])
+    if dirs:
+        full_env["PATH"] = ":".join([*dirs, full_env["PATH"]])
+    full_env.update({"RECIPEC_TEST_TAG": tag, **FAST_TUNABLES})
+    full_env.update(env or {})
+    lines: list = []
+    marks: dict = {}
+    pending = list(on_line)
+    started_at, start = time.time(), time.monotonic()
+    proc = subprocess.Popen(["bash", str(bundle / "launch.sh")], env=full_env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+
+    def read_stderr():
+        for line in proc.stderr:
+            lines.append((time.time(), line.rstrip("\n")))
+            for item in list(pending):
+                if re.search(item[0], line):
+                    pending.remove(item)
+                    try:
+                        item[1](proc, marks)
+                    except Exception as exc:  # noqa: BLE001 - reported with the run, not lost
+                        marks.setdefault("errors", []).append(repr(exc))
+
+    out_chunks: list = []
+    readers = [threading.Thread(target=read_stderr, daemon=True),
+               threading.Thread(target=lambda: out_chunks.append(proc.stdout.read()), daemon=True)]
+    for reader in readers:
+        reader.start()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        for pid in processes_with_tag(tag):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        raise AssertionError(f"launcher did not finish within {timeout}s:\n"
+                             + "\n".join(line for _, line in lines[-60:]))
+    ended_at, seconds = time.time(), time.monotonic() - start
+    for reader in readers:  # a leftover holding the pipes open must not hang the test
+        reader.join(5)
+    out = "".join(out_chunks)
+    time.sleep(0.3)  # let the kernel finish reaping before we look
+    leftovers = processes_with_tag(tag)
+    for pid in leftovers:  # never leak processes into the next test, but report them
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    stderr = "\n".join(line for _, line in lines) + "\n"
+    return Run(proc.returncode, out, stderr, seconds, tag, leftovers, started_at, ended_at, lines, marks)
+
+
+def signal_launcher(sig: int, mark: str = "signal") -> Action:
+    """An on_line action: send the launcher sig, noting when."""
+    def act(proc: subprocess.Popen, marks: dict) -> None:
+        marks[mark] = time.time()
+        proc.send_signal(sig)
+    return act
+
+
+def signal_service(pidfile: Path, sig: int, mark: str = "fault") -> Action:
+    """An on_line action: send a service (by its PID file) sig, noting when."""
+    def act(proc: subprocess.Popen, marks: dict) -> None:
+        pid = int(pidfile.read_text().strip())
+        marks[mark] = time.time()
+        os.kill(pid, sig)
+    return act
