@@ -74,13 +74,27 @@ def _shown(path: Path) -> str:
               "against the recipes' config keys, and history before it must be unchanged.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text")
 @click.option("--strict", is_flag=True, help="Warnings fail too.")
+@click.option("--live", is_flag=True, help="Also run every generated argv through the real parsers of "
+              "the installed engines and report where they disagree with the catalogs.")
+@click.option("--engines-python", default=None, metavar="PATH", help="The python --live runs the "
+              "parsers with (default: $RECIPEC_ENGINES_VENV/bin/python).")
 def lint(recipes: tuple, changelog: Path | None, repository: str | None, base_ref: str | None,
-         fmt: str, strict: bool) -> None:
+         fmt: str, strict: bool, live: bool, engines_python: str | None) -> None:
     """Check recipes (default: every recipes/*.yaml) and the changelog. Exit 1 on any error."""
     from .lint import run_lint
 
+    live_check = None
+    if live:
+        from .live import engines_python as find_python, run_live
+
+        def live_check(loaded_recipes):
+            report = run_live(loaded_recipes, python)
+            click.echo(report.summary(), err=True)
+            return report.diagnostics
+
     try:
-        diagnostics = run_lint(recipes, changelog, repository, base_ref)
+        python = find_python(engines_python) if live else None
+        diagnostics = run_lint(recipes, changelog, repository, base_ref, live_check)
     except RecipecError as exc:
         _fail(exc)
     failing = [d for d in diagnostics if d.severity == "error" or strict]

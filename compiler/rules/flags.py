@@ -16,6 +16,7 @@ values of every generated --kv-transfer-config, and connector names only where a
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -39,17 +40,25 @@ class Problem:
     flag: str  # the flag word as generated ("" for a word that belongs to no flag)
     message: str
     hint: str | None = None
+    parser_accepts: bool = False  # the engine's own parser takes it anyway (an abbreviation)
 
 
 def _version_key(version: str) -> tuple:
     return tuple(int(n) for n in re.findall(r"\d+", version))
 
 
+@functools.lru_cache(maxsize=None)
+def _versions(package: str) -> tuple:
+    from ..catalog import available_catalogs
+
+    return tuple(sorted((v for p, v in available_catalogs() if p == package), key=_version_key))
+
+
 def catalog_for(package: str, version: str | None):
     """(catalog, version used, why none) for a package: the pinned version, else the newest."""
-    from ..catalog import CatalogNotFound, available_catalogs, load_catalog
+    from ..catalog import CatalogNotFound, load_catalog
 
-    versions = sorted((v for p, v in available_catalogs() if p == package), key=_version_key)
+    versions = _versions(package)
     if version is None:
         if not versions:
             return None, None, f"no engine catalog of {package} is checked in"
@@ -81,6 +90,14 @@ def _normalise(name: str, syntax: dict, flags: dict) -> tuple[str, str | None]:
         if flags.get(base, {}).get("json"):
             return base, key
     return name, None
+
+
+def _abbreviates(name: str, flags: dict, syntax: dict) -> str | None:
+    """The one flag argparse would expand this prefix to (allow_abbrev), or None."""
+    if not syntax.get("allow_abbrev") or not name.startswith("--"):
+        return None
+    matches = {flags[f].get("canonical", f) for f in flags if f.startswith(name)}
+    return matches.pop() if len(matches) == 1 else None
 
 
 def _did_you_mean(name: str, flags: dict) -> str | None:
@@ -121,15 +138,29 @@ def _bad_value(value: str, meta: dict) -> str | None:
     return None
 
 
-def read_argv(words: list, catalog: dict) -> Iterator[tuple[Problem, object]]:
-    """Read argv words (after the command) as the catalog's parser would; yield (problem, value)."""
+def read_argv(words: list, catalog: dict, positionals_used: int = 0) -> Iterator[tuple[Problem, object]]:
+    """Read argv words (after the command) as the catalog's parser would; yield (problem, value).
+
+    positionals_used: positional arguments already in the command (`vllm serve MODEL`)."""
     flags, syntax = catalog["flags"], catalog.get("syntax", {})
+    free = [p["name"] for p in catalog.get("positionals", ()) if p.get("nargs") in ("?", 1, None)]
+    free = free[positionals_used:]
+
+    def stray(flag: str, message: str, extra: list, hint: str | None = None) -> Problem:
+        # A stray value fills a free positional (vLLM's model_tag): the parser takes the argv, and
+        # the value silently means something else. Still an error; not a parser disagreement.
+        if len(extra) <= len(free):
+            names = [free.pop(0) for _ in extra]
+            message += f" (its parser would take it as the positional {', '.join(names)})"
+            return Problem("RC802", flag, message, hint, parser_accepts=True)
+        return Problem("RC802", flag, message, hint)
+
     i = 0
     while i < len(words):
         word = words[i]
         i += 1
         if not _is_flag(word):
-            yield Problem("RC802", "", f"'{_shown(word)}' is the value of no flag"), word
+            yield stray("", f"'{_shown(word)}' is the value of no flag", [word]), word
             continue
         inline = None
         if "=" in word and syntax.get("flag_equals_value", True):
@@ -146,6 +177,11 @@ def read_argv(words: list, catalog: dict) -> Iterator[tuple[Problem, object]]:
                 yield Problem("RC801", word, f"{positive} cannot be negated in {_engine(catalog)}: "
                               f"false writes {word}, which it does not accept",
                               "leave the key out, or set it to null"), None
+            elif (full := _abbreviates(name, flags, syntax)) is not None:
+                yield Problem("RC801", word, f"{word} is not a flag of {_engine(catalog)} (its parser "
+                              f"would take it as an abbreviation of {full})",
+                              f"did you mean {full}? Spell it out: an abbreviation changes meaning "
+                              "when a new flag shares its prefix", parser_accepts=True), None
             else:
                 yield Problem("RC801", word, f"{word} is not a flag of {_engine(catalog)}",
                               _did_you_mean(name, flags)), None
@@ -164,9 +200,9 @@ def read_argv(words: list, catalog: dict) -> Iterator[tuple[Problem, object]]:
             continue
         least, most = _arity(meta.get("nargs", 1))
         if most == 0 and values:
-            yield Problem("RC802", word, f"{word} is a switch and takes no value, but "
-                          f"'{_shown(values[0])}' follows it",
-                          "write true or false for a switch: true gives the flag alone, false its --no- form"), values[0]
+            yield stray(word, f"{word} is a switch and takes no value, but '{_shown(values[0])}' "
+                        "follows it", values, "write true or false for a switch: true gives the flag "
+                        "alone, false its --no- form"), values[0]
             continue
         if len(values) < least:
             yield Problem("RC803", word, f"{word} needs {'a value' if least == 1 else f'{least} values'}"
@@ -174,8 +210,8 @@ def read_argv(words: list, catalog: dict) -> Iterator[tuple[Problem, object]]:
             continue
         if most is not None and len(values) > most:
             extra = values[most]
-            yield Problem("RC802", word, f"{word} takes {most} value{'s' if most != 1 else ''}, but "
-                          f"'{_shown(extra)}' follows too"), extra
+            yield stray(word, f"{word} takes {most} value{'s' if most != 1 else ''}, but "
+                        f"'{_shown(extra)}' follows too", values[most:]), extra
             values = values[:most]
         for value in values:
             if not isinstance(value, str):
@@ -246,6 +282,7 @@ class ServiceArgv:
     package: str
     missing: str | None  # why there is no catalog
     sources: dict
+    positionals_used: int = 0  # `vllm serve MODEL`: the model is the parser's positional
 
 
 def service_argvs(ctx, target: str = "local") -> list[ServiceArgv]:
@@ -270,8 +307,9 @@ def service_argvs(ctx, target: str = "local") -> list[ServiceArgv]:
             sources = _router_sources(r.router)
         else:
             continue
+        used = 1 if svc.role in ("prefill", "decode") and eng.model_arg == "positional" else 0
         out.append(ServiceArgv(svc.name, svc.role, tuple(svc.argv[cut:]), tuple(svc.argv[:cut]),
-                               catalog, version, package, missing, sources))
+                               catalog, version, package, missing, sources, used))
     return out
 
 
@@ -279,7 +317,8 @@ def problems(sa: ServiceArgv) -> list[tuple[Problem, tuple]]:
     """Every catalog problem of one service's argv, with the recipe key path it comes from."""
     if sa.catalog is None:
         return []
-    out = [(p, sa.sources.get(p.flag, (sa.section,))) for p, _ in read_argv(list(sa.words), sa.catalog)]
+    out = [(p, sa.sources.get(p.flag, (sa.section,)))
+           for p, _ in read_argv(list(sa.words), sa.catalog, sa.positionals_used)]
     words = list(sa.words)
     if "--kv-transfer-config" in words and sa.catalog.get("kv_transfer_config_fields"):
         raw = words[words.index("--kv-transfer-config") + 1:][:1]
@@ -331,19 +370,28 @@ def _kv_problems(raw: str, sa: ServiceArgv, by_args: bool):
     yield from walk(config, flag_path, f"{sa.service} --kv-transfer-config")
 
 
-def _findings(ctx, code: str) -> Iterator[Finding]:
-    """The findings of one code over both targets' plans, each reported once."""
-    found: dict[tuple, tuple] = {}  # (message, key path) -> (problem, services)
-    for target in ("local", "slurm"):
-        for sa in service_argvs(ctx, target):
-            for p, keypath in problems(sa):
-                if p.code == code:
+def _all_problems(ctx) -> dict:
+    """(message, key path) -> (problem, services) over both targets' plans, read once per recipe
+    however many of the rules below ask (kept with the plans the Context caches)."""
+    key = ("rules.flags", "problems")
+    if key not in ctx._plans:
+        found: dict[tuple, tuple] = {}
+        for target in ("local", "slurm"):
+            for sa in service_argvs(ctx, target):
+                for p, keypath in problems(sa):
                     _, services = found.setdefault((p.message, keypath), (p, []))
                     if sa.service not in services:
                         services.append(sa.service)
-    for (message, keypath), (p, services) in found.items():
-        at_key = code in ("RC801", "RC805") and len(keypath) > 2 and keypath[-2] == "args"
-        yield Finding(keypath, f"{', '.join(services)}: {message}", p.hint, at_key=at_key)
+        ctx._plans[key] = found
+    return ctx._plans[key]
+
+
+def _findings(ctx, code: str) -> Iterator[Finding]:
+    """The findings of one code, each reported once, naming every service it concerns."""
+    for (message, keypath), (p, services) in _all_problems(ctx).items():
+        if p.code == code:
+            at_key = code in ("RC801", "RC805") and len(keypath) > 2 and keypath[-2] == "args"
+            yield Finding(keypath, f"{', '.join(services)}: {message}", p.hint, at_key=at_key)
 
 
 @rule("RC801", "flag-unknown", "a generated flag is not accepted by the pinned engine version",
