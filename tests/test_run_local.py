@@ -10,7 +10,7 @@ import socket
 import pytest
 
 from conftest import run_bundle
-from harness import event_time, signal_service
+from harness import ROOT, event_time, signal_service
 
 
 def test_stack_comes_up_and_client_status_is_the_launchers(local_bundle, standin_bin):
@@ -123,3 +123,22 @@ def test_older_bash_without_wait_n_still_detects_within_a_tick(local_bundle, sta
         assert "decode-0 is alive but has not answered" in run.stderr, run.stderr
         assert run.ended_at - fault <= 2 * (1 + 1) + 1.0
     assert run.leftovers == []
+
+
+def test_teardown_stops_children_not_yet_recorded_as_services(tmp_path):
+    """A signal can land between start_service's fork and its bookkeeping: the child is then no
+    known service, but still this shell's job, and teardown must stop it (with or without setsid)."""
+    (tmp_path / "lib.sh").write_text((ROOT / "golden" / "kimik2.5" / "local" / "lib.sh").read_text())
+    (tmp_path / "launch.sh").write_text(
+        "set -euo pipefail\nshopt -s inherit_errexit\n"
+        "READY_TIMEOUT_S=5 PROBE_INTERVAL_S=1 PROBE_TIMEOUT_S=1 UNHEALTHY_AFTER=2 GRACE_PERIOD_S=1\n"
+        "LOG_TAIL_LINES=5\n"
+        'source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"\n'
+        "(exec setsid sleep 300) &\n"  # its own group already, never recorded
+        "(exec sleep 301) &\n"  # not yet in its own group
+        "sleep 0.3\n"
+        "exit 3\n")
+    run = run_bundle(tmp_path, None)
+    assert run.returncode == 3, run.stderr
+    assert run.seconds < 3, run.seconds
+    assert run.leftovers == [], run.stderr
