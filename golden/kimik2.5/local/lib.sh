@@ -334,6 +334,14 @@ check_health() {
   done
 }
 
+# run_over: has the run ended on another node? RUN_OVER_FILE, where set, appears when it has (on
+# SLURM: the router node's status file in the shared LOG_DIR). A node waiting for a remote service
+# cannot otherwise tell "not up yet" from "came and went between two probes" (a quick client step):
+# it would wait READY_TIMEOUT_S and then fail a run that succeeded.
+run_over() {
+  [[ -n ${RUN_OVER_FILE:-} && -e $RUN_OVER_FILE ]]
+}
+
 # wait_ready NAME...: until each answers its readiness URL; dies at the deadline or as soon as
 # any critical service of this node exits. Probes start 0.1 s apart and back off to PROBE_INTERVAL_S:
 # a quick service is seen ready at once, a slow one costs one probe an interval.
@@ -346,6 +354,10 @@ wait_ready() {
   log "waiting for ${pending[*]} to be ready (at most ${READY_TIMEOUT_S}s)"
   while :; do
     check_alive
+    if run_over; then
+      log "the run is over ($RUN_OVER_FILE): not waiting for ${pending[*]}"
+      exit 0
+    fi
     still=()
     for name in "${pending[@]}"; do
       url=${SERVICE_URL[$name]:-${REMOTE_URL[$name]:-}}
@@ -407,6 +419,10 @@ serve_while_up() {
   log "all services ready; serving while $name is up"
   while :; do
     check_alive
+    if run_over; then
+      log "the run is over ($RUN_OVER_FILE)"
+      return 0
+    fi
     check_health "${CRITICAL[@]}"
     if probe "${REMOTE_URL[$name]}"; then
       fails=0

@@ -30,6 +30,13 @@ record_status_and_exit() {
 }
 trap record_status_and_exit EXIT
 
+# The run ends when the router node's does (its client step is the run); its status file says so.
+# The other nodes look for it while they wait for or serve with the router: one that missed a
+# router which came and went between two of its probes would otherwise wait READY_TIMEOUT_S.
+if ((RANK != 0)); then
+  RUN_OVER_FILE=$LOG_DIR/node0.status
+fi
+
 read -r -a NODE_NAMES <<<"${RECIPEC_NODE_NAMES:?set by launch.sh}"
 read -r -a NODE_ADDRS <<<"${RECIPEC_NODE_ADDRS:?set by launch.sh}"
 ((${#NODE_ADDRS[@]} == 2)) || die "expected 2 node addresses, got ${#NODE_ADDRS[@]}"
