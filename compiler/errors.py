@@ -6,12 +6,15 @@ exception is a bug and may show a traceback.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, order=True)
-class Position:
-    """Where in which file a value stands (1-based line and column)."""
+class Position(NamedTuple):
+    """Where in which file a value stands (1-based line and column).
+
+    A NamedTuple, not a dataclass: the loader makes one for every key and value of every recipe,
+    and a frozen dataclass costs several times more to construct.
+    """
 
     path: str
     line: int = 0

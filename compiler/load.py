@@ -19,9 +19,33 @@ import yaml
 from .errors import LoadError, Position
 
 try:  # libyaml's parser is several times faster than the pure-Python one
-    _BaseLoader = yaml.CSafeLoader
+    _Fast = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover - PyYAML built without libyaml
-    _BaseLoader = yaml.SafeLoader
+    _Fast = yaml.SafeLoader
+
+
+class _BaseLoader(_Fast):
+    """The safe loader with its implicit-tag resolver memoized.
+
+    libyaml composes in C but calls back into Python's resolver (regexes) for every scalar; a
+    recipe repeats the same few hundred scalars, so a dictionary answers most of those calls.
+    The answer depends only on (kind, value, implicit), which is the cache key.
+    """
+
+    _resolved: dict = {}
+
+    def resolve(self, kind, value, implicit):
+        key = (kind, value, implicit)
+        try:
+            return self._resolved[key]
+        except KeyError:
+            tag = self._resolved[key] = super().resolve(kind, value, implicit)
+            if len(self._resolved) > 100_000:  # a pathological file must not grow it forever
+                self._resolved.clear()
+            return tag
+        except TypeError:  # an unhashable value: resolve without the cache
+            return super().resolve(kind, value, implicit)
+
 
 MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 32

@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""recipec's cost against Python's own floor, side by side, in one table.
+
+    python bench/run.py [--runs 7] [--profile]
+
+Every figure is the median of --runs fresh processes (as a user or CI runs recipec), measured in this
+one run: CPU time (user + system) of the process, its wall time, and its peak memory (max RSS), each
+taken from os.wait4 for exactly that process. CPU time is the headline: on a busy machine wall time
+measures the neighbours too. Rows:
+
+  floor         python -c "import yaml, pydantic, jinja2, click"
+  build         recipec build kimik2.5 (new process; Jinja's bytecode cache warm, and cold)
+  lint repo     recipec lint in this repository (recipes + perf-changelog.yaml)
+  lint N        recipec lint of N generated recipes (N = 10, 100, 1000; see bench/lint_bench.py)
+  changelog     recipec lint of a 6,000-line InferenceX-format changelog
+
+--profile adds `python -X importtime` of a build (the 15 costliest imports) and the in-process time
+of each stage. Measures; asserts nothing. Targets (issues): build <= 1.3x floor, lint repo <= 1.5x
+floor, per-recipe lint cost <= 2 ms, linear growth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from lint_bench import REPO, changelog, recipe  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+
+
+def measure(argv: list[str], cwd: Path, runs: int, env: dict | None = None) -> dict:
+    cpu, wall, rss = [], [], []
+    for _ in range(runs):
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall.append(time.perf_counter() - start)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err = proc.stderr.read().decode(errors="replace")
+        proc.stderr.close()
+        if proc.returncode != 0:
+            raise SystemExit(f"{' '.join(argv[:6])} ... failed ({proc.returncode}):\n{err[-2000:]}")
+        cpu.append(usage.ru_utime + usage.ru_stime)
+        rss.append(usage.ru_maxrss / 1024)
+    return {"cpu": statistics.median(cpu), "wall": statistics.median(wall), "rss": max(rss)}
+
+
+def recipec(*args: str) -> list[str]:
+    return [PY, "-m", "compiler.cli", *args]
+
+
+def profile(work: Path) -> None:
+    proc = subprocess.run([PY, "-X", "importtime", "-m", "compiler.cli", "build", "kimik2.5", "-o",
+                           str(work / "p")], cwd=ROOT, capture_output=True, text=True)
+    rows = []
+    for line in proc.stderr.splitlines():
+        parts = line.replace("import time:", "").split("|")
+        if len(parts) == 3 and parts[0].strip().isdigit():
+            rows.append((int(parts[1]), int(parts[0]), parts[2].rstrip()))
+    print("\nimport time of a build (cumulative ms, self ms, module), top 15:")
+    for cum, own, name in sorted(rows, reverse=True)[:15]:
+        print(f"  {cum / 1000:7.1f} {own / 1000:7.1f}  {name}")
+    code = (
+        "import time; t=[time.process_time()]\n"
+        "import yaml, pydantic, jinja2, click; t.append(time.process_time())\n"
+        "from compiler import model; t.append(time.process_time())\n"
+        "from compiler.pipeline import load_recipe, check; from compiler.plan import build_plan\n"
+        "from compiler.render import render_bundle; t.append(time.process_time())\n"
+        "l = load_recipe('kimik2.5'); t.append(time.process_time())\n"
+        "d = check(l); t.append(time.process_time())\n"
+        "p = build_plan(l.recipe, 'slurm', recipe_path='x', recipe_sha256='y'); t.append(time.process_time())\n"
+        "f = render_bundle(p); t.append(time.process_time())\n"
+        "names = ['floor imports', 'models', 'other modules', 'load+validate', 'check', 'plan', 'render']\n"
+        "print('\\nstages of a build, in one process (CPU ms):')\n"
+        "[print(f'  {n:15} {1000 * (b - a):7.1f}') for n, a, b in zip(names, t, t[1:])]\n"
+    )
+    subprocess.run([PY, "-c", code], cwd=ROOT, env={**os.environ, "PYDANTIC_DISABLE_PLUGINS": "__all__"})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--profile", action="store_true")
+    opts = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="recipec-bench-"))
+    try:
+        (work / "recipes").mkdir()
+        shutil.copy(ROOT / "pyproject.toml", work / "pyproject.toml")
+        for i in range(1000):
+            (work / "recipes" / f"bench-{i:04d}.yaml").write_text(recipe(i))
+        log = changelog(6000)
+        (work / "changelog.yaml").write_text(log)
+        (work / "empty.yaml").write_text("[]\n")
+        (work / "empty").mkdir()  # no recipes/ here: lint of nothing but an empty changelog
+        (work / "empty" / "perf-changelog.yaml").write_text("[]\n")
+        nocache = {**os.environ, "RECIPEC_NO_CACHE": "1"}
+        rows: list[tuple[str, dict]] = []
+        rows.append(("floor: import yaml, pydantic, jinja2, click",
+                     measure([PY, "-c", "import yaml, pydantic, jinja2, click"], ROOT, opts.runs)))
+        measure(recipec("build", "kimik2.5", "-o", str(work / "b")), ROOT, 1)  # warm the cache
+        rows.append(("recipec build kimik2.5", measure(recipec("build", "kimik2.5", "-o", str(work / "b")),
+                                                       ROOT, opts.runs)))
+        rows.append(("recipec build kimik2.5 (no template cache)",
+                     measure(recipec("build", "kimik2.5", "-o", str(work / "b")), ROOT, opts.runs, nocache)))
+        rows.append(("recipec lint (this repository)", measure(recipec("lint"), ROOT, opts.runs)))
+        rows.append(("recipec lint, start-up (empty changelog)",
+                     measure(recipec("lint"), work / "empty", opts.runs)))
+        for n in (10, 100, 1000):
+            files = [f"recipes/bench-{i:04d}.yaml" for i in range(n)]
+            rows.append((f"recipec lint, {n} recipes",
+                         measure(recipec("lint", *files, "--changelog", "empty.yaml"), work,
+                                 max(3, opts.runs // (2 if n == 1000 else 1)))))
+        rows.append((f"recipec lint, changelog of {log.count(chr(10))} lines",
+                     measure(recipec("lint", "--changelog", "changelog.yaml", "--repo", REPO,
+                                     "recipes/bench-0000.yaml"), work, opts.runs)))
+        floor = rows[0][1]["cpu"]
+        print(f"{'':46} {'CPU ms':>8} {'x floor':>8} {'wall ms':>8} {'peak MiB':>9}")
+        for name, r in rows:
+            print(f"{name:46} {r['cpu'] * 1000:8.1f} {r['cpu'] / floor:8.2f} {r['wall'] * 1000:8.1f} "
+                  f"{r['rss']:9.1f}")
+        start = rows[4][1]["cpu"]
+        per = {n: (rows[5 + i][1]["cpu"] - start) / n * 1000 for i, n in enumerate((10, 100, 1000))}
+        slope = (rows[7][1]["cpu"] - rows[6][1]["cpu"]) / 900 * 1000
+        print(f"\nper recipe above start-up: 10: {per[10]:.2f} ms, 100: {per[100]:.2f} ms, "
+              f"1000: {per[1000]:.2f} ms; marginal 100 -> 1000: {slope:.2f} ms/recipe")
+        print(f"changelog above start-up: {(rows[8][1]['cpu'] - start) * 1000:.1f} ms")
+        loads = os.getloadavg()
+        print(f"(median of {opts.runs} runs; load average {loads[0]:.1f} on {os.cpu_count()} CPUs)")
+        if opts.profile:
+            profile(work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
