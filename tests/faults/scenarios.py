@@ -75,6 +75,7 @@ class Scenario:
     build: tuple = ()
     nothing_started: bool = False
     min_s: float = 0.0  # fault -> exit must take at least this (the grace period before KILL)
+    check: Callable[[Run, Setup], None] = lambda run, s: None  # anything else to assert
 
 
 def at_event(service: str, prefix: str = "FAULT") -> Callable[[Run, Setup], float]:
@@ -115,6 +116,12 @@ def without_ss(s: Setup) -> None:
 
 def deadline(run: Run, s: Setup) -> float:
     return run.line_time(r"waiting for prefill-0 decode-0 to be ready") + SHORT_DEADLINE_S
+
+
+def probe_in_flight(run: Run, s: Setup) -> None:
+    """The signal really came while a probe was waiting on the hung server."""
+    hung = event_time(s.log("lmcache-0"), "request while hung")
+    assert hung < run.marks["signal"], (hung, run.marks)
 
 
 def after(delay: float, action):
@@ -225,8 +232,8 @@ SCENARIOS = [
         "SIGTERM while a readiness probe hangs (PROBE_TIMEOUT_S=30): handled at once, not after it",
         status=143, message=r"received SIGTERM: tearing down", tail=None,
         env=lambda s: {**s.mode("lmcache-0", "hang_after:0"), "PROBE_TIMEOUT_S": "30"},
-        on_line=lambda s: [(r"waiting for lmcache-0", after(0.5, signal_launcher(signal.SIGTERM)))],
-        fault_time=at_mark("signal"), bound_s=DEATH_BOUND_S),
+        on_line=lambda s: [(r"waiting for lmcache-0", after(1.5, signal_launcher(signal.SIGTERM)))],
+        fault_time=at_mark("signal"), bound_s=DEATH_BOUND_S, check=probe_in_flight),
     Scenario(
         "sigterm_while_serving", "SIGTERM to the launcher while the client runs",
         status=143, message=r"received SIGTERM: tearing down", tail=None,

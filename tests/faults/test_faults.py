@@ -34,5 +34,6 @@ def test_fault(scenario, tmp_path):
     if scenario.nothing_started:
         assert "started " not in run.stderr, context
     assert run.marks.get("errors") is None, run.marks
+    scenario.check(run, out.setup)
     assert run.leftovers == [], f"processes left behind: {run.leftovers}\n{context}"
     assert not list((out.setup.bundle / "logs").glob("*.pid")), "PID files left behind"

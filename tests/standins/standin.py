@@ -112,6 +112,7 @@ def serve(port: int, host: str, mode: str, child: bool) -> int:
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 - http.server's naming
             if state.hung:
+                event("request while hung")
                 time.sleep(3600)
             ok = time.monotonic() >= state.ready_at
             body = b'{"status":"healthy"}' if ok else b'{"status":"starting"}'
