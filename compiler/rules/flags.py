@@ -175,12 +175,13 @@ def _kv_problems(raw: str, sa: ServiceArgv, by_args: bool):
 
 
 def _all_problems(ctx) -> dict:
-    """(message, key path) -> (problem, services) over both targets' plans, read once per recipe
-    however many of the rules below ask (kept with the plans the Context caches)."""
+    """(message, key path) -> (problem, services), read once per recipe however many of the rules
+    below ask (kept with the plans the Context caches). The local plan is read: the slurm plan has
+    the same services with the same flags, only addresses (filled in at run time) differ."""
     key = ("rules.flags", "problems")
     if key not in ctx._plans:
         found: dict[tuple, tuple] = {}
-        for target in ("local", "slurm"):
+        for target in ("local",):
             for sa in service_argvs(ctx, target):
                 for p, keypath in problems(sa):
                     _, services = found.setdefault((p.message, keypath), (p, []))
