@@ -27,7 +27,7 @@ def test_fault(scenario, tmp_path):
     assert re.search(out.message, run.stderr), f"no {out.message!r} in:\n{context}"
     if scenario.tail is not None:  # the service's own words, printed as its log tail
         assert re.search(r"last \d+ lines of \S+\.log:", run.stderr), context
-        assert f"    | " in run.stderr and scenario.tail in run.stderr, context
+        assert "    | " in run.stderr and scenario.tail in run.stderr, context
     assert scenario.min_s <= out.detect_s <= scenario.bound_s, (
         f"{scenario.name}: fault -> exit took {out.detect_s:.2f}s, expected "
         f"{scenario.min_s}..{scenario.bound_s}s\n{context}")
