@@ -222,7 +222,8 @@ wait_first() {
   done
   WAITED_PID=""
   WAITED_STATUS=0
-  wait -n -p WAITED_PID "${pids[@]}" || WAITED_STATUS=$?
+  # 2>/dev/null: bash's own "Killed" job notice; the exit is reported by name, with its status.
+  wait -n -p WAITED_PID "${pids[@]}" 2>/dev/null || WAITED_STATUS=$?
   if [[ -n $WAITED_PID ]] && name=$(service_of "$WAITED_PID"); then
     SERVICE_STATUS[$name]=$WAITED_STATUS
   fi
@@ -253,7 +254,7 @@ probe() {
     wait "$curl_pid" 2>/dev/null || true
     return 1
   fi
-  wait "$curl_pid" || status=$?
+  wait "$curl_pid" 2>/dev/null || status=$?
   return "$status"
 }
 
@@ -290,7 +291,7 @@ pause_ms() {
       wait "$sleep_pid" 2>/dev/null || true
     fi
   else
-    wait "$sleep_pid" || true
+    wait "$sleep_pid" 2>/dev/null || true
   fi
 }
 
