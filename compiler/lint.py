@@ -41,7 +41,8 @@ def run_lint(recipes: tuple, changelog: Path | None, repository: str | None,
             continue
         keys.add(loaded.recipe.config_key)
         out += check(loaded)
-        loaded_recipes.append(loaded)
+        if live is not None:  # kept only for --live: a loaded document holds its whole YAML tree
+            loaded_recipes.append(loaded)
     if live is not None:
         out += live(loaded_recipes)
     if changelog is None and Path("perf-changelog.yaml").is_file():

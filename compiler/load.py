@@ -10,7 +10,7 @@ than MAX_BYTES, and text that is not UTF-8.
 from __future__ import annotations
 
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,14 +58,40 @@ DEPTH_PRESCAN_BYTES = 16 * 1024
 KeyPath = tuple  # tuple[str | int, ...]
 
 
+class Marks(dict):
+    """KeyPath -> Position. The loader stores the YAML node itself (a plain dict insert) and the
+    Position is made when someone reads it: most values of a valid file are never reported on, and
+    making a Position for each cost a third of a load."""
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: str):
+        super().__init__()
+        self.path = path
+
+    def __getitem__(self, keypath) -> Position:
+        value = dict.__getitem__(self, keypath)
+        if isinstance(value, Position):
+            return value
+        mark = value.start_mark
+        return Position(self.path, mark.line + 1, mark.column + 1)
+
+    def get(self, keypath, default=None):
+        return self[keypath] if keypath in self else default
+
+
 @dataclass
 class Document:
     """Plain data of one YAML file and where each value came from."""
 
     path: str
     data: Any
-    positions: dict[KeyPath, Position] = field(default_factory=dict)
-    key_positions: dict[KeyPath, Position] = field(default_factory=dict)  # where each key is written
+    positions: Marks = None  # type: ignore[assignment]
+    key_positions: Marks = None  # type: ignore[assignment]  # where each key is written
+
+    def __post_init__(self):
+        self.positions = Marks(self.path) if self.positions is None else self.positions
+        self.key_positions = Marks(self.path) if self.key_positions is None else self.key_positions
 
     def position(self, keypath: KeyPath) -> Position:
         """Position of the value at ``keypath``, or of its nearest ancestor that has one."""
@@ -192,7 +218,7 @@ class _Builder:
         if id(node) in self.seen:  # an alias: the composer hands us the anchored node once more
             raise LoadError("YAML aliases (*name) are not allowed in recipes", self.pos(node))
         self.seen.add(id(node))
-        self.positions[keypath] = self.pos(node)
+        self.positions[keypath] = node  # Marks makes the Position when it is read
         if not isinstance(node, yaml.ScalarNode) and node.tag not in _PLAIN_COLLECTION_TAGS:
             # Collections are built here, not by PyYAML: a tag on one (!!python/object/apply,
             # !!set, !!omap) would otherwise be dropped without a word.
@@ -210,10 +236,10 @@ class _Builder:
                     raise LoadError("mapping keys must be plain scalars", self.pos(key_node))
                 key = str(key) if not isinstance(key, str) else key
                 if key in keys:
-                    first = keys[key]
-                    raise LoadError(f"duplicate key '{key}' (first defined at line {first.line})",
+                    first = keys[key].start_mark.line + 1
+                    raise LoadError(f"duplicate key '{key}' (first defined at line {first})",
                                     self.pos(key_node))
-                keys[key] = self.key_positions[keypath + (key,)] = self.pos(key_node)
+                keys[key] = self.key_positions[keypath + (key,)] = key_node
                 if id(value_node) in self.seen:
                     raise LoadError("YAML aliases (*name) are not allowed in recipes", self.pos(key_node))
                 out[key] = self.build(value_node, keypath + (key,), depth + 1)

@@ -16,7 +16,6 @@ import re
 from dataclasses import dataclass
 from typing import Iterator
 
-_NUMBER = re.compile(r"^-\d")
 
 
 @dataclass(frozen=True)
@@ -58,7 +57,8 @@ def catalog_for(package: str, version: str | None):
 
 
 def _is_flag(word) -> bool:
-    return isinstance(word, str) and word.startswith("-") and len(word) > 1 and not _NUMBER.match(word)
+    # "-5" is a value (a negative number), "-" alone is a value (stdin); "-x"/"--x" are flags.
+    return type(word) is str and len(word) > 1 and word[0] == "-" and not word[1].isdigit()
 
 
 def _shown(word) -> str:
@@ -104,10 +104,22 @@ def _arity(nargs) -> tuple[int, int | None]:
     return int(nargs), int(nargs)
 
 
+_CHOICES: dict[int, tuple] = {}
+
+
+def _choice_strings(choices: list) -> frozenset:
+    """A flag's choices as a set of strings, made once per catalog list (catalogs are cached for
+    the life of the process, so the list's id is a stable key; the list is kept to pin the id)."""
+    hit = _CHOICES.get(id(choices))
+    if hit is None or hit[0] is not choices:
+        hit = _CHOICES[id(choices)] = (choices, frozenset(map(str, choices)))
+    return hit[1]
+
+
 def _bad_value(value: str, meta: dict) -> str | None:
     """Why a value does not fit the flag's choices or simple type, or None."""
     choices = meta.get("choices")
-    if choices is not None and value not in [str(c) for c in choices]:
+    if choices is not None and value not in _choice_strings(choices):
         return f"'{value}' is not one of its choices ({', '.join(map(str, choices))})"
     kind = (meta.get("type") or "").removeprefix("optional:")
     if meta.get("type", "").startswith("optional:") and value in ("", "None"):
