@@ -131,3 +131,17 @@ def test_lint_reports_a_placeholder_pr_link(tmp_path):
 def test_schema_in_repo_is_current():
     proc = run_recipec("schema", "--check", "-o", str(ROOT / "schema"))
     assert proc.returncode == 0, proc.stderr
+
+
+def test_rules_lists_every_code_the_compiler_can_report():
+    """Every RCnnn that appears in compiler/ is listed by `recipec rules`, with a summary and a hint."""
+    import re as _re
+
+    used = set()
+    for path in (ROOT / "compiler").rglob("*.py"):
+        used |= set(_re.findall(r'"(RC\d{3})"', path.read_text()))
+    proc = run_recipec("rules")
+    assert proc.returncode == 0
+    listed = set(_re.findall(r"^(RC\d{3}) ", proc.stdout, flags=_re.M))
+    assert used and used <= listed, sorted(used - listed)
+    assert proc.stdout.count("fix: ") == len(listed)

@@ -118,7 +118,7 @@ def check_recipe(recipe: Recipe, doc: Document, config: ProjectConfig) -> list[D
 
 def all_rules() -> list[Rule]:
     _load_rule_modules()
-    from .. import changelog, live  # noqa: F401  (changelog and --live rules register there)
+    from .. import changelog, history, live  # noqa: F401  (their codes register there)
     return sorted(RULES.values(), key=lambda r: r.code)
 
 
