@@ -36,18 +36,38 @@ def run_recipec(*args: str, cwd: Path = ROOT, check: bool = False) -> subprocess
     return proc
 
 
-def free_ports(n: int) -> list[int]:
-    """n distinct ports that are free right now (bound together so none repeats)."""
-    socks = []
+def _ephemeral_range() -> tuple[int, int]:
     try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def free_ports(n: int) -> list[int]:
+    """n distinct ports that are free right now, chosen below the kernel's ephemeral range.
+
+    Ports the kernel hands out for bind(0) come from the ephemeral range, where every client
+    connection and srun's own listeners also take theirs: a port picked there can be taken again
+    between the pick and the bundle's preflight (seen in CI: srun held a test's LMCache port).
+    """
+    import random
+
+    low, _ = _ephemeral_range()
+    pick = random.SystemRandom()
+    ports: list[int] = []
+    while len(ports) < n:
+        port = pick.randrange(20000, max(20001, low - 1))
+        if port in ports:
+            continue
+        try:
+            with socket.socket() as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.bind(("0.0.0.0", port))
+        except OSError:
+            continue
+        ports.append(port)
+    return ports
 
 
 def port_overrides() -> tuple[list[str], dict[str, int]]:
