@@ -36,6 +36,7 @@ class PortUse:
     port: int
     service: str
     purpose: str
+    keypath: tuple = ()  # the recipe key the port comes from (where a conflict is reported)
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,10 @@ class Plan:
 LOCALHOST = "127.0.0.1"
 LMCACHE_CONNECTOR = "LMCacheMPConnector"
 MOONCAKE_CONNECTOR = "MooncakeConnector"
-NIXL_CONNECTORS = ("NixlConnector", "NixlPushConnector")
+# The connectors that move KV from prefill to decode, and the vllm-router --kv-connector of each.
+PD_MODES = {"MooncakeConnector": "mooncake", "NixlConnector": "nixl", "NixlPullConnector": "nixl",
+            "NixlPushConnector": "nixl", "MoRIIOConnector": "moriio"}
+NIXL_CONNECTORS = tuple(c for c, mode in PD_MODES.items() if mode == "nixl")
 RUNTIME_VARIABLES = ("ROUTER_URL", "LOG_DIR")
 
 
@@ -210,7 +214,7 @@ def build_plan(recipe: Recipe, target: str, *, recipe_path: str, recipe_sha256: 
         raise ValueError(target)
     lay = _Layout(target, recipe)
     services: list[Service] = []
-    lmcache_by_node: dict[int, Service] = {}
+    lmcache_by_node: dict[int, tuple[Service, int]] = {}  # node -> (its LMCache server, MP port)
     lm = recipe.lmcache
 
     # LMCache: one server per node of each role it serves; prefill engines there connect to it.
@@ -232,10 +236,11 @@ def build_plan(recipe: Recipe, target: str, *, recipe_path: str, recipe_sha256: 
                 svc = Service(
                     name=f"lmcache-{i}", role="lmcache", node=lay.node_of(rank), argv=tuple(argv),
                     env=tuple((k, fmt(v)) for k, v in lm.env.items()),
-                    ports=(PortUse(port, f"lmcache-{i}", "LMCache MP (ZMQ)"),
-                           PortUse(http_port, f"lmcache-{i}", "LMCache HTTP (health)")),
+                    ports=(PortUse(port, f"lmcache-{i}", "LMCache MP (ZMQ)", ("lmcache", "port")),
+                           PortUse(http_port, f"lmcache-{i}", "LMCache HTTP (health)",
+                                   ("lmcache", "http-port"))),
                     ready_url=f"http://{LOCALHOST}:{http_port}/healthcheck", log=f"lmcache-{i}.log")
-                lmcache_by_node[rank] = svc
+                lmcache_by_node[rank] = (svc, port)
                 services.append(svc)
 
     engines = {"prefill": [], "decode": []}
@@ -243,7 +248,7 @@ def build_plan(recipe: Recipe, target: str, *, recipe_path: str, recipe_sha256: 
                                    ("decode", recipe.decode, lay.decode_nodes)):
         for r_index, rank in enumerate(node_ranks):
             for w in range(spec.workers_per_node):
-                svc = _engine(recipe, lay, role, spec, rank, r_index, w, lmcache_by_node.get(rank))
+                svc = _engine(recipe, lay, role, spec, rank, r_index, w, *lmcache_by_node.get(rank, (None, None)))
                 engines[role].append(svc)
                 services.append(svc)
 
@@ -281,7 +286,7 @@ def _log_dir(recipe: Recipe, target: str) -> Word:
 
 
 def _engine(recipe: Recipe, lay: _Layout, role: str, spec: RoleSpec, rank: int, r_index: int, w: int,
-            lmcache: Service | None) -> Service:
+            lmcache: Service | None, lmcache_port: int | None) -> Service:
     index = r_index * spec.workers_per_node + w
     name = f"{role}-{index}"
     port = lay.spread(spec.port, r_index, w, spec.workers_per_node)
@@ -297,7 +302,7 @@ def _engine(recipe: Recipe, lay: _Layout, role: str, spec: RoleSpec, rank: int, 
     argv += flag_args({**eng.args, **spec.args})
 
     env: dict[str, Word] = {k: fmt(v) for k, v in {**eng.env, **spec.env}.items()}
-    ports = [PortUse(port, name, f"{role} HTTP")]
+    ports = [PortUse(port, name, f"{role} HTTP", (role, "port"))]
     if spec.workers_per_node > 1:
         tp = spec.tensor_parallel_size
         env[recipe.cluster.visible_devices_env] = ",".join(str(g) for g in range(w * tp, (w + 1) * tp))
@@ -308,13 +313,14 @@ def _engine(recipe: Recipe, lay: _Layout, role: str, spec: RoleSpec, rank: int, 
         if uses(kv, MOONCAKE_CONNECTOR) and kv.role != "kv_consumer":
             boot = lay.spread(spec.mooncake_bootstrap_port, r_index, w, spec.workers_per_node)
             env["VLLM_MOONCAKE_BOOTSTRAP_PORT"] = str(boot)
-            ports.append(PortUse(boot, name, "Mooncake bootstrap"))
+            ports.append(PortUse(boot, name, "Mooncake bootstrap", (role, "mooncake-bootstrap-port")))
         if uses(kv, NIXL_CONNECTORS):
             side = lay.spread(spec.nixl_side_channel_port, r_index, w, spec.workers_per_node)
             env["VLLM_NIXL_SIDE_CHANNEL_PORT"] = str(side)
-            ports.append(PortUse(side, name, "NIXL side channel"))
+            ports.append(PortUse(side, name, "NIXL side channel", (role, "nixl-side-channel-port")))
+        # The node's own LMCache server; without one (a lint error, RC701) the section's values.
         lm = recipe.lmcache
-        lm_port = int(lmcache.argv[lmcache.argv.index("--port") + 1]) if lmcache else (lm.port if lm else 5555)
+        lm_port = lmcache_port if lmcache_port is not None else (lm.port if lm else 5555)
         config = kv_transfer_config(kv, lm.host if lm else LOCALHOST, lm_port)
         argv += ["--kv-transfer-config", json.dumps(config, separators=(",", ":"))]
     after = (lmcache.name,) if lmcache is not None and uses(kv, LMCACHE_CONNECTOR) else ()
@@ -362,8 +368,8 @@ def _router(recipe: Recipe, lay: _Layout, engines: dict) -> Service:
     return Service(
         name="router", role="router", node=node, argv=tuple(argv),
         env=tuple((k, fmt(v)) for k, v in r.env.items()),
-        ports=(PortUse(r.port, "router", "router HTTP"),
-               PortUse(r.prometheus_port, "router", "router Prometheus")),
+        ports=(PortUse(r.port, "router", "router HTTP", ("router", "port")),
+               PortUse(r.prometheus_port, "router", "router Prometheus", ("router", "prometheus-port"))),
         ready_url=_url(ready_host, r.port, "/health"), log="router.log",
         after=tuple(s.name for s in engines["prefill"] + engines["decode"]))
 

@@ -7,6 +7,7 @@ import functools
 from typing import Iterator
 
 from ..model import KVTransfer
+from ..plan import PD_MODES
 from . import Finding, document_rule, rule
 
 # Flags the plan sets itself from structured fields; setting them in args would contradict it.
@@ -19,15 +20,6 @@ PLAN_OWNED_FLAGS = {
     "served-model-name": "set from model.served-name",
 }
 
-# vLLM 0.33.0's connector registry (checked against the wheel, ENGINE-FACTS.md), for as long as no
-# catalog of that version is checked in under compiler/catalog/data/; a catalog always wins.
-BUILTIN_CONNECTORS = {
-    ("vllm", "0.33.0"): frozenset({
-        "ExampleConnector", "ExampleHiddenStatesConnector", "LMCacheConnectorV1", "LMCacheMPConnector",
-        "NixlConnector", "NixlPullConnector", "NixlPushConnector", "MultiConnector", "HiSparseConnector",
-        "MoRIIOConnector", "OffloadingConnector", "DecodeBenchConnector", "MooncakeConnector",
-        "MooncakeStoreConnector", "FlexKVConnectorV1", "SimpleCPUOffloadConnector", "HF3FSKVConnector"}),
-}
 # Renamed or removed connectors, so the message can say what to use instead.
 GONE_CONNECTORS = {
     "SharedStorageConnector": "renamed ExampleConnector",
@@ -36,9 +28,6 @@ GONE_CONNECTORS = {
 }
 LEGACY_KV_KEYS = ("kv_rank", "kv_parallel_size", "kv_ip", "kv_buffer_size")
 
-# The connectors that move KV from prefill to decode, and the vllm-router --kv-connector of each.
-PD_MODES = {"MooncakeConnector": "mooncake", "NixlConnector": "nixl", "NixlPullConnector": "nixl",
-            "NixlPushConnector": "nixl", "MoRIIOConnector": "moriio"}
 ROUTER_DEFAULT_MODE = "nixl"  # vllm-router 0.1.17 --kv-connector default
 SIDE_ROLES = {"prefill": ("kv_producer", "kv_both"), "decode": ("kv_consumer", "kv_both")}
 SIDES = ("prefill", "decode")
@@ -63,13 +52,13 @@ def pd_connectors(recipe, side: str) -> list[tuple[KVTransfer, tuple]]:
 
 @functools.lru_cache(maxsize=None)
 def known_connectors(package: str, version: str) -> frozenset | None:
-    """Connector class names the pinned engine registers, or None when no catalog says."""
+    """Connector class names the pinned engine registers (its catalog), or None when none is in."""
     from ..catalog import CatalogNotFound, load_catalog
 
     try:
         return frozenset(load_catalog(package, version)["connectors"])
     except (CatalogNotFound, KeyError):
-        return BUILTIN_CONNECTORS.get((package, version))
+        return None
 
 
 @rule("RC202", "flag-owned-by-recipec", "an engine flag in args is one recipec sets from other keys",

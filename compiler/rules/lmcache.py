@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 
 from . import Finding, rule
-from .connectors import PD_MODES, SIDES, connectors
+from ..plan import LMCACHE_CONNECTOR, PD_MODES
+from .connectors import SIDES, connectors
 
-LMCACHE_MP = "LMCacheMPConnector"
 SERVER_DEFAULT_HASH = "blake3"  # lmcache server --hash-algorithm default, and the connector's
 SERVER_DEFAULT_TRANSFER_MODE = "lmcache_driven"  # lmcache server --supported-transfer-mode default
 TRANSFER_MODES = ("lmcache_driven", "engine_driven", "auto")
@@ -33,7 +33,7 @@ def device_transfer_mode(accelerator: str) -> str:
 
 
 def _mp_connectors(recipe, side: str):
-    return [(c, kp) for c, kp in connectors(recipe, side) if c.connector == LMCACHE_MP]
+    return [(c, kp) for c, kp in connectors(recipe, side) if c.connector == LMCACHE_CONNECTOR]
 
 
 def _server_arg(lm, name: str):
@@ -55,10 +55,10 @@ def server_missing(ctx):
     for side in SIDES:
         for kv, keypath in _mp_connectors(ctx.recipe, side):
             if lm is None:
-                yield Finding(keypath + ("connector",), f"{side} uses {LMCACHE_MP} but the recipe has "
+                yield Finding(keypath + ("connector",), f"{side} uses {LMCACHE_CONNECTOR} but the recipe has "
                               "no lmcache section: nothing serves it")
             elif side not in lm.roles:
-                yield Finding(keypath + ("connector",), f"{side} uses {LMCACHE_MP} but lmcache.roles "
+                yield Finding(keypath + ("connector",), f"{side} uses {LMCACHE_CONNECTOR} but lmcache.roles "
                               f"is {lm.roles}: no LMCache server runs on {side} nodes")
 
 
@@ -123,7 +123,7 @@ def decode_race(ctx):
     if not remote:
         return
     for kv, keypath in _mp_connectors(ctx.recipe, "decode"):
-        yield Finding(keypath + ("connector",), f"{LMCACHE_MP} on decode next to {remote[0].connector}: "
+        yield Finding(keypath + ("connector",), f"{LMCACHE_CONNECTOR} on decode next to {remote[0].connector}: "
                       "its lookup/retrieve races the remote-prefill KV load")
 
 
@@ -187,10 +187,10 @@ def transfer_mode(ctx):
             key = "lmcache.mp.mp_transfer_mode"
             if key in kv.extra_config:
                 mode, where = kv.extra_config[key], keypath + ("extra-config", key)
-            elif "LMCACHE_MP_TRANSFER_MODE" in env:
-                mode = env["LMCACHE_MP_TRANSFER_MODE"]
-                where = (side if "LMCACHE_MP_TRANSFER_MODE" in getattr(ctx.recipe, side).env
-                         else "engine", "env", "LMCACHE_MP_TRANSFER_MODE")
+            elif "LMCACHE_CONNECTOR_TRANSFER_MODE" in env:
+                mode = env["LMCACHE_CONNECTOR_TRANSFER_MODE"]
+                where = (side if "LMCACHE_CONNECTOR_TRANSFER_MODE" in getattr(ctx.recipe, side).env
+                         else "engine", "env", "LMCACHE_CONNECTOR_TRANSFER_MODE")
             else:
                 mode, where = "auto", keypath + ("connector",)
             if mode not in TRANSFER_MODES:

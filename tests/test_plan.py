@@ -1,0 +1,45 @@
+"""plan.py: values computed once, from the connector vocabulary it owns."""
+
+from __future__ import annotations
+
+import pytest
+
+from compiler.pipeline import load_recipe
+from compiler.plan import NIXL_CONNECTORS, build_plan
+
+
+@pytest.mark.parametrize("connector", NIXL_CONNECTORS)
+def test_every_nixl_connector_gets_its_own_side_channel_port(connector):
+    assert "NixlPullConnector" in NIXL_CONNECTORS  # vLLM 0.33.0 registers it as a name of its own
+    loaded = load_recipe("kimik2.5", (f"decode.kv-transfer.connector={connector}",
+                                      "decode.nixl-side-channel-port=5700"))
+    plan = build_plan(loaded.recipe, "local", recipe_path="x", recipe_sha256="y")
+    decode = next(s for s in plan.services if s.name == "decode-0")
+    assert dict(decode.env)["VLLM_NIXL_SIDE_CHANNEL_PORT"] == "5700"
+    side = [p for p in decode.ports if p.purpose == "NIXL side channel"]
+    assert [(p.port, p.keypath) for p in side] == [(5700, ("decode", "nixl-side-channel-port"))]
+
+
+def test_each_port_names_the_recipe_key_it_comes_from():
+    plan = build_plan(load_recipe("kimik2.5").recipe, "slurm", recipe_path="x", recipe_sha256="y")
+    keys = {(p.service, p.keypath) for node in plan.nodes for p in node.ports}
+    assert keys == {
+        ("lmcache-0", ("lmcache", "port")), ("lmcache-0", ("lmcache", "http-port")),
+        ("prefill-0", ("prefill", "port")), ("prefill-0", ("prefill", "mooncake-bootstrap-port")),
+        ("decode-0", ("decode", "port")),
+        ("router", ("router", "port")), ("router", ("router", "prometheus-port")),
+    }
+
+
+def test_prefill_connects_to_its_own_nodes_lmcache_server():
+    """Two prefill nodes on one machine: each prefill's lmcache.mp.port is its node's server's."""
+    loaded = load_recipe("kimik2.5", ("prefill.nodes=2",))
+    plan = build_plan(loaded.recipe, "local", recipe_path="x", recipe_sha256="y")
+    servers = {s.name: s for s in plan.services if s.role == "lmcache"}
+    assert sorted(servers) == ["lmcache-0", "lmcache-1"]
+    for i in (0, 1):
+        prefill = next(s for s in plan.services if s.name == f"prefill-{i}")
+        config = prefill.argv[prefill.argv.index("--kv-transfer-config") + 1]
+        port = servers[f"lmcache-{i}"].argv[servers[f"lmcache-{i}"].argv.index("--port") + 1]
+        assert f'"lmcache.mp.port":{port}' in config
+        assert prefill.after == (f"lmcache-{i}",)
