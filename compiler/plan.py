@@ -51,6 +51,7 @@ class Service:
     log: str = ""
     after: tuple = ()  # services that must be ready before this one starts
     critical: bool = True
+    sources: tuple = ()  # (flag word, recipe key path) of each flag: where lint reports on it
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,17 @@ def flag_args(args: dict) -> list[str]:
             out += [flag, *(fmt(v) for v in value)]
         else:
             out += [flag, fmt(value)]
+    return out
+
+
+def sourced_flags(args: dict, keypath: tuple, sources: dict) -> list[str]:
+    """flag_args of a recipe args mapping, noting in sources which key wrote each flag."""
+    out: list[str] = []
+    for key, value in args.items():
+        words = flag_args({key: value})
+        if words:
+            sources[words[0]] = keypath + (key,)
+        out += words
     return out
 
 
@@ -227,19 +239,24 @@ def build_plan(recipe: Recipe, target: str, *, recipe_path: str, recipe_sha256: 
                 http_port = lm.http_port + (i if target == "local" else 0)
                 argv = [*lm.command, "--host", lm.host, "--port", str(port),
                         "--http-host", LOCALHOST, "--http-port", str(http_port)]
+                sources = {"--host": ("lmcache", "host"), "--port": ("lmcache", "port"),
+                           "--http-host": ("lmcache",), "--http-port": ("lmcache", "http-port")}
                 for key in ("l1_size_gb", "l1_init_size_gb", "l1_read_ttl_seconds", "chunk_size",
                             "max_workers", "eviction_policy", "supported_transfer_mode"):
                     value = getattr(lm, key)
                     if value is not None:
-                        argv += ["--" + key.replace("_", "-"), fmt(value)]
-                argv += flag_args(lm.args)
+                        flag = "--" + key.replace("_", "-")
+                        argv += [flag, fmt(value)]
+                        sources[flag] = ("lmcache", flag[2:])
+                argv += sourced_flags(lm.args, ("lmcache", "args"), sources)
                 svc = Service(
                     name=f"lmcache-{i}", role="lmcache", node=lay.node_of(rank), argv=tuple(argv),
                     env=tuple((k, fmt(v)) for k, v in lm.env.items()),
                     ports=(PortUse(port, f"lmcache-{i}", "LMCache MP (ZMQ)", ("lmcache", "port")),
                            PortUse(http_port, f"lmcache-{i}", "LMCache HTTP (health)",
                                    ("lmcache", "http-port"))),
-                    ready_url=f"http://{LOCALHOST}:{http_port}/healthcheck", log=f"lmcache-{i}.log")
+                    ready_url=f"http://{LOCALHOST}:{http_port}/healthcheck", log=f"lmcache-{i}.log",
+                    sources=tuple(sources.items()))
                 lmcache_by_node[rank] = (svc, port)
                 services.append(svc)
 
@@ -296,10 +313,15 @@ def _engine(recipe: Recipe, lay: _Layout, role: str, spec: RoleSpec, rank: int, 
     argv: list[Word] = list(eng.command)
     argv += [recipe.model.path] if eng.model_arg == "positional" else ["--model", recipe.model.path]
     argv += ["--host", host, "--port", str(port)]
+    sources = {"--model": ("model", "path"), "--host": (role, "port"), "--port": (role, "port"),
+               "--tensor-parallel-size": (role, "tensor-parallel-size")}
     if recipe.model.served_name:
         argv += ["--served-model-name", recipe.model.served_name]
+        sources["--served-model-name"] = ("model", "served-name")
     argv += ["--tensor-parallel-size", str(spec.tensor_parallel_size)]
-    argv += flag_args({**eng.args, **spec.args})
+    for key, value in {**eng.args, **spec.args}.items():  # a role's value replaces the common one
+        where = (role, "args") if key in spec.args else ("engine", "args")
+        argv += sourced_flags({key: value}, where, sources)
 
     env: dict[str, Word] = {k: fmt(v) for k, v in {**eng.env, **spec.env}.items()}
     ports = [PortUse(port, name, f"{role} HTTP", (role, "port"))]
@@ -323,12 +345,13 @@ def _engine(recipe: Recipe, lay: _Layout, role: str, spec: RoleSpec, rank: int, 
         lm_port = lmcache_port if lmcache_port is not None else (lm.port if lm else 5555)
         config = kv_transfer_config(kv, lm.host if lm else LOCALHOST, lm_port)
         argv += ["--kv-transfer-config", json.dumps(config, separators=(",", ":"))]
+        sources.setdefault("--kv-transfer-config", (role, "kv-transfer"))
     after = (lmcache.name,) if lmcache is not None and uses(kv, LMCACHE_CONNECTOR) else ()
     # Peers reach this engine by its node's address, read under the node's own name everywhere.
     reach = LOCALHOST if lay.target == "local" else Ref(f"NODE_{rank}_ADDR")
     return Service(name=name, role=role, node=here, argv=tuple(argv), env=tuple(env.items()),
                    ports=tuple(ports), ready_url=_url(reach, port, "/health"), log=f"{name}.log",
-                   after=after)
+                   after=after, sources=tuple(sources.items()))
 
 
 def _url(host: Word, port: int, path: str) -> Word:
@@ -362,7 +385,11 @@ def _router(recipe: Recipe, lay: _Layout, engines: dict) -> Service:
     if r.decode_policy:
         argv += ["--decode-policy", r.decode_policy]
     argv += ["--prometheus-port", str(r.prometheus_port)]
-    argv += flag_args(r.args)
+    sources = {"--host": ("router",), "--port": ("router", "port"), "--vllm-pd-disaggregation": ("router",),
+               "--prefill": ("prefill", "port"), "--decode": ("decode", "port"),
+               "--kv-connector": ("router", "kv-connector"), "--prefill-policy": ("router", "prefill-policy"),
+               "--decode-policy": ("router", "decode-policy"), "--prometheus-port": ("router", "prometheus-port")}
+    argv += sourced_flags(r.args, ("router", "args"), sources)
     node = lay.node_of(lay.prefill_nodes[0])
     ready_host = LOCALHOST if lay.target == "local" else Ref("NODE_0_ADDR")
     return Service(
@@ -371,7 +398,8 @@ def _router(recipe: Recipe, lay: _Layout, engines: dict) -> Service:
         ports=(PortUse(r.port, "router", "router HTTP", ("router", "port")),
                PortUse(r.prometheus_port, "router", "router Prometheus", ("router", "prometheus-port"))),
         ready_url=_url(ready_host, r.port, "/health"), log="router.log",
-        after=tuple(s.name for s in engines["prefill"] + engines["decode"]))
+        after=tuple(s.name for s in engines["prefill"] + engines["decode"]),
+        sources=tuple(sources.items()))
 
 
 def _client(recipe: Recipe, lay: _Layout, router: Service) -> Service | None:

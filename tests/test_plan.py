@@ -43,3 +43,17 @@ def test_prefill_connects_to_its_own_nodes_lmcache_server():
         port = servers[f"lmcache-{i}"].argv[servers[f"lmcache-{i}"].argv.index("--port") + 1]
         assert f'"lmcache.mp.port":{port}' in config
         assert prefill.after == (f"lmcache-{i}",)
+
+
+def test_each_flag_names_the_recipe_key_that_wrote_it():
+    """A role's args replace the common engine args, and the source says which one wrote the flag."""
+    loaded = load_recipe("kimik2.5", ("decode.args.max-num-seqs=64",))
+    plan = build_plan(loaded.recipe, "local", recipe_path="x", recipe_sha256="y")
+    by_name = {s.name: dict(s.sources) for s in plan.services}
+    assert by_name["decode-0"]["--max-num-seqs"] == ("decode", "args", "max-num-seqs")
+    assert by_name["prefill-0"]["--max-num-seqs"] == ("engine", "args", "max-num-seqs")
+    assert by_name["prefill-0"]["--kv-transfer-config"] == ("prefill", "kv-transfer")
+    assert by_name["lmcache-0"]["--l1-size-gb"] == ("lmcache", "l1-size-gb")
+    assert by_name["router"]["--prefill"] == ("prefill", "port")
+    decode = next(s for s in plan.services if s.name == "decode-0")
+    assert decode.argv[decode.argv.index("--max-num-seqs") + 1] == "64"

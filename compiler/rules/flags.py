@@ -5,8 +5,8 @@ the LMCache server's against lmcache's (lmcache.version), the router's against v
 (router.version); an unpinned sidecar is read against the newest catalog of its package. Catalogs
 are what the real parsers accept (compiler/catalog, made by tools/catalog/dump.py), so a flag the
 engine would reject at start-up, after minutes of waiting for nodes, is reported at lint time, at
-the recipe line that produced it. How an argv is read is argv.py's business; this module knows
-where each generated flag came from.
+the recipe line that produced it. How an argv is read is argv.py's business; where each flag came
+from, plan.py records as it writes the argv (Service.sources).
 
 Connector names in a kv-transfer section are RC601's; RC805 checks the KVTransferConfig keys and
 values of every generated --kv-transfer-config, and connector names only where args wrote one.
@@ -19,7 +19,6 @@ import json
 from dataclasses import dataclass
 from typing import Iterator
 
-from ..plan import flag_args
 from . import Finding, rule
 from .argv import Problem, catalog_for, engine_name, read_argv
 
@@ -27,50 +26,6 @@ SIDECARS = {"lmcache": "lmcache", "router": "vllm-router"}  # recipe section -> 
 # --kv-transfer-config keys -> the kv-transfer keys recipec writes them from.
 KV_KEYS = {"kv_connector": "connector", "kv_role": "role", "kv_connector_module_path": "module-path",
            "kv_load_failure_policy": "load-failure-policy", "kv_connector_extra_config": "extra-config"}
-
-
-# ------------------------------------------------------------------ where each flag comes from
-
-
-def _args_sources(section_args: list[tuple[tuple, dict]]) -> dict[str, tuple]:
-    """Generated flag word -> key path of the args entry that wrote it (later sections win)."""
-    out: dict[str, tuple] = {}
-    for keypath, args in section_args:
-        for key, value in args.items():
-            words = flag_args({key: value})
-            if words:
-                out[words[0]] = keypath + (key,)
-    return out
-
-
-def _engine_sources(recipe, role: str) -> dict[str, tuple]:
-    out = {"--model": ("model", "path"), "--host": (role, "port"), "--port": (role, "port"),
-           "--served-model-name": ("model", "served-name"),
-           "--tensor-parallel-size": (role, "tensor-parallel-size"),
-           "--kv-transfer-config": (role, "kv-transfer")}
-    out.update(_args_sources([(("engine", "args"), recipe.engine.args),
-                              ((role, "args"), getattr(recipe, role).args)]))
-    return out
-
-
-def _lmcache_sources(lm) -> dict[str, tuple]:
-    out = {"--host": ("lmcache", "host"), "--port": ("lmcache", "port"),
-           "--http-host": ("lmcache",), "--http-port": ("lmcache", "http-port")}
-    for key in ("l1_size_gb", "l1_init_size_gb", "l1_read_ttl_seconds", "chunk_size", "max_workers",
-                "eviction_policy", "supported_transfer_mode"):
-        out["--" + key.replace("_", "-")] = ("lmcache", key.replace("_", "-"))
-    out.update(_args_sources([(("lmcache", "args"), lm.args)]))
-    return out
-
-
-def _router_sources(r) -> dict[str, tuple]:
-    out = {"--host": ("router",), "--port": ("router", "port"), "--vllm-pd-disaggregation": ("router",),
-           "--prefill": ("prefill", "port"), "--decode": ("decode", "port"),
-           "--kv-connector": ("router", "kv-connector"), "--prefill-policy": ("router", "prefill-policy"),
-           "--decode-policy": ("router", "decode-policy"),
-           "--prometheus-port": ("router", "prometheus-port")}
-    out.update(_args_sources([(("router", "args"), r.args)]))
-    return out
 
 
 @dataclass(frozen=True)
@@ -98,22 +53,20 @@ def service_argvs(ctx, target: str = "local") -> list[ServiceArgv]:
         if svc.role in ("prefill", "decode"):
             cut = len(eng.command) + (1 if eng.model_arg == "positional" else 0)
             catalog, version, missing = catalog_for(eng.package, eng.version)
-            package, sources = eng.package, _engine_sources(r, svc.role)
+            package = eng.package
         elif svc.role == "lmcache":
             cut = len(r.lmcache.command)
             package = SIDECARS["lmcache"]
             catalog, version, missing = catalog_for(package, r.lmcache.version)
-            sources = _lmcache_sources(r.lmcache)
         elif svc.role == "router":
             cut = len(r.router.command)
             package = SIDECARS["router"]
             catalog, version, missing = catalog_for(package, r.router.version)
-            sources = _router_sources(r.router)
         else:
             continue
         used = 1 if svc.role in ("prefill", "decode") and eng.model_arg == "positional" else 0
         out.append(ServiceArgv(svc.name, svc.role, tuple(svc.argv[cut:]), tuple(svc.argv[:cut]),
-                               catalog, version, package, missing, sources, used))
+                               catalog, version, package, missing, dict(svc.sources), used))
     return out
 
 
