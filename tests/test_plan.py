@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from compiler.pipeline import load_recipe
-from compiler.plan import NIXL_CONNECTORS, build_plan
+from compiler.engine_args import NIXL_CONNECTORS
+from compiler.plan import build_plan
 
 
 @pytest.mark.parametrize("connector", NIXL_CONNECTORS)

@@ -7,7 +7,7 @@ import functools
 from typing import Iterator
 
 from ..model import KVTransfer
-from ..plan import PD_MODES
+from ..engine_args import PD_MODES
 from . import Finding, document_rule, rule
 
 # Flags the plan sets itself from structured fields; setting them in args would contradict it.

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from . import Finding, rule
-from ..plan import LMCACHE_CONNECTOR, PD_MODES
+from ..engine_args import LMCACHE_CONNECTOR, PD_MODES
 from .connectors import SIDES, connectors
 
 SERVER_DEFAULT_HASH = "blake3"  # lmcache server --hash-algorithm default, and the connector's
