@@ -1,9 +1,9 @@
 """perf-changelog.yaml: the InferenceX-format log of recipe changes, and its lint.
 
 Takes the changelog's path (plus the known recipes' config keys, and which entries are new since a
-base ref); gives Diagnostics. The entry model mirrors InferenceX's own (utils/matrix_logic/
-validation.py: ChangelogEntry), so any file InferenceX accepts passes here and the changelog's JSON
-Schema comes from the same place as the recipe's.
+base ref); gives Diagnostics. The entry model (model.py: ChangelogEntry) mirrors
+InferenceX's own (utils/matrix_logic/validation.py), so any file InferenceX accepts passes here and
+the changelog's JSON Schema comes from the same place as the recipe's.
 """
 
 from __future__ import annotations
@@ -11,46 +11,15 @@ from __future__ import annotations
 import fnmatch
 import re
 from pathlib import Path
-from typing import Annotated, Literal, Optional
-
-from pydantic import Field, RootModel, StringConstraints, model_validator
 
 from .diagnostics import Diagnostic
 from .errors import LoadError, Position, RecipecError
 from .load import Document, load_text, read_text
-from .model import Model
 from .rules import document
 
-ConfigKey = Annotated[str, StringConstraints(min_length=1, pattern=r"^[A-Za-z0-9*?\[\]._-]+$")]
-Line = Annotated[str, StringConstraints(min_length=1)]
 # A changelog is appended to for years (InferenceX's is ~400 KB): its limits are a recipe's x 16.
 MAX_BYTES = 16 * 1024 * 1024
 MAX_NODES = 2_000_000
-
-
-class ChangelogEntry(Model):
-    """One change: which configurations it touches, what changed, and the pull request."""
-
-    config_keys: list[ConfigKey] = Field(min_length=1, description="Config keys (globs allowed).")
-    description: list[Line] = Field(min_length=1)
-    pr_link: str = Field(description="https://github.com/OWNER/REPO/pull/N")
-    evals_only: Optional[bool] = None
-    all_evals: Optional[bool] = None
-    append_only: Optional[bool] = Field(
-        None, description="Run only points added while keeping every existing one, then append them.")
-    eval_min_prefill_ep: Optional[Annotated[int, Field(ge=1)]] = None
-    scenario_type: Optional[list[Literal["fixed-seq-len", "agentic-coding"]]] = Field(
-        None, min_length=1, description="Restrict to these scenario types.")
-
-    @model_validator(mode="after")
-    def _append_only_alone(self):
-        if self.append_only and (self.evals_only or self.all_evals or self.eval_min_prefill_ep is not None):
-            raise ValueError("append-only cannot be combined with evals-only, all-evals or eval-min-prefill-ep")
-        return self
-
-
-class Changelog(RootModel[list[ChangelogEntry]]):
-    """perf-changelog.yaml: a list of entries, oldest first, appended to at the end."""
 
 
 _PR_LINK = re.compile(r"^https://github\.com/([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+)/pull/([1-9][0-9]*)$")
@@ -129,7 +98,7 @@ def load_changelog(path: Path, display: str) -> tuple[list[Diagnostic], Document
         return out + [Diagnostic(doc.position(()), "RC100", "the changelog must be a list of entries "
                                  f"(got a {type(doc.data).__name__})", "start each entry with '- '")], doc, None
     try:
-        return out, doc, validate(doc, Changelog).root
+        return out, doc, validate(doc, "changelog")
     except ValidationError as exc:
         return out + list(exc.diagnostics), doc, None
 
@@ -165,4 +134,4 @@ def lint_changelog(path: Path, display: str, *, repository: str | None, config_k
     return sorted(set(out))
 
 
-__all__ = ["ChangelogEntry", "Changelog", "lint_changelog", "load_changelog", "pr_link_findings"]
+__all__ = ["lint_changelog", "load_changelog", "pr_link_findings"]

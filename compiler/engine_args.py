@@ -7,9 +7,10 @@ Part of plan (which calls it), and shared with the rules that reason about conne
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .model import KVTransfer
+if TYPE_CHECKING:  # at run time a compiled Record (compiled.py), not a pydantic model
+    from .model import KVTransfer
 
 LMCACHE_CONNECTOR = "LMCacheMPConnector"
 MOONCAKE_CONNECTOR = "MooncakeConnector"

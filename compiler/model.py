@@ -1,4 +1,5 @@
-"""The recipe's typed model (pydantic v2). Used by validate, and exported as schema/.
+"""The typed models of a recipe and of the changelog (pydantic v2): the source of truth for
+validation (compiled.py compiles them into the validator every run uses) and for schema/.
 
 Keys in YAML are kebab-case; every model forbids unknown keys. Engine flags and connector extra
 config stay free-form mappings here: what the engine accepts is the checks' business (rules/), which
@@ -9,7 +10,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints, model_validator
+
+from .constraints import append_only_alone
 
 
 def _kebab(name: str) -> str:
@@ -183,3 +186,30 @@ class Recipe(Model):
 
 
 KVTransfer.model_rebuild()
+
+
+# perf-changelog.yaml (lint: changelog.py)
+
+ConfigKey = Annotated[str, StringConstraints(min_length=1, pattern=r"^[A-Za-z0-9*?\[\]._-]+$")]
+Line = Annotated[str, StringConstraints(min_length=1)]
+
+
+class ChangelogEntry(Model):
+    """One change: which configurations it touches, what changed, and the pull request."""
+
+    config_keys: list[ConfigKey] = Field(min_length=1, description="Config keys (globs allowed).")
+    description: list[Line] = Field(min_length=1)
+    pr_link: str = Field(description="https://github.com/OWNER/REPO/pull/N")
+    evals_only: Optional[bool] = None
+    all_evals: Optional[bool] = None
+    append_only: Optional[bool] = Field(
+        None, description="Run only points added while keeping every existing one, then append them.")
+    eval_min_prefill_ep: Optional[Annotated[int, Field(ge=1)]] = None
+    scenario_type: Optional[list[Literal["fixed-seq-len", "agentic-coding"]]] = Field(
+        None, min_length=1, description="Restrict to these scenario types.")
+
+    _append_only_alone = model_validator(mode="after")(append_only_alone)
+
+
+class Changelog(RootModel[list[ChangelogEntry]]):
+    """perf-changelog.yaml: a list of entries, oldest first, appended to at the end."""

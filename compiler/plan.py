@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Union
+from typing import TYPE_CHECKING, Union
 
-from .model import Recipe, RoleSpec
 from .engine_args import (LMCACHE_CONNECTOR, MOONCAKE_CONNECTOR, NIXL_CONNECTORS, fmt, kv_transfer_config,
                           sourced_flags, uses)
 from .schedule import order_steps
+
+if TYPE_CHECKING:  # at run time these are compiled Records (compiled.py), not pydantic models
+    from .model import Recipe, RoleSpec
 
 TARGETS = ("local", "slurm")
 

@@ -89,26 +89,15 @@ def env_lines(env) -> list[str]:
 
 
 def _bytecode_cache():
-    """Compiled templates cached per user: compiling them is a third of a build's own work.
-
-    Jinja keys each entry by the template's source checksum, so an edited template is recompiled;
-    an unwritable cache directory only costs the compile. RECIPEC_NO_CACHE=1 turns it off.
-    """
-    import os
-
+    """Compiled templates cached per user (compiler/cache.py): compiling them is a third of a
+    build's own work. Jinja keys each entry by the template's source checksum, so an edited template
+    is recompiled; an unwritable cache directory only costs the compile."""
     from jinja2 import FileSystemBytecodeCache
 
-    if os.environ.get("RECIPEC_NO_CACHE") == "1":
-        return None
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    folder = os.path.join(base, "recipec", "jinja")
-    try:
-        os.makedirs(folder, mode=0o700, exist_ok=True)
-    except OSError:
-        return None
-    if not os.access(folder, os.W_OK):
-        return None
-    return FileSystemBytecodeCache(folder)
+    from .cache import cache_dir
+
+    folder = cache_dir("jinja")
+    return FileSystemBytecodeCache(folder) if folder else None
 
 
 @functools.lru_cache(maxsize=None)

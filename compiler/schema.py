@@ -6,8 +6,7 @@ import json
 
 
 def schema_files() -> dict[str, str]:
-    from .changelog import Changelog
-    from .model import Recipe
+    from .model import Changelog, Recipe
 
     out = {}
     for name, model, title in (("recipe.schema.json", Recipe, "recipec recipe"),

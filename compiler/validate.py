@@ -1,21 +1,21 @@
 """Stage 2, validate: a loaded Document -> a typed model, or errors that name file:line:col.
 
-pydantic does the typing; this module only translates its error locations back to positions in
-the YAML (via the Document's position map) and its messages into a recipe author's words.
+pydantic does the typing (the models of model.py, compiled once: compiled.py); this module only
+translates its error locations back to positions in the YAML (via the Document's position map) and
+its messages into a recipe author's words.
 """
 
 from __future__ import annotations
 
 import difflib
-from typing import Any, TypeVar
+from typing import Any
 
-import pydantic
+from pydantic_core import ValidationError as CoreValidationError
 
+from .compiled import known_keys, validator
 from .diagnostics import Diagnostic
 from .errors import CheckFailed
 from .load import Document
-
-M = TypeVar("M", bound=pydantic.BaseModel)
 
 SCHEMA_CODE = "RC100"
 
@@ -24,10 +24,11 @@ class ValidationError(CheckFailed):
     """The document does not fit the model."""
 
 
-def validate(doc: Document, model: type[M]) -> M:
+def validate(doc: Document, model: str):
+    """The validated value of a document against a model ("recipe", "changelog": compiled.ROOTS)."""
     try:
-        return model.model_validate(doc.data)
-    except pydantic.ValidationError as exc:
+        return validator(model).validate_python(doc.data)
+    except CoreValidationError as exc:
         raise ValidationError(_diagnostics(doc, model, exc)) from None
 
 
@@ -35,11 +36,10 @@ def validate_recipe(doc: Document):
     """The Recipe of a loaded document. When it does not validate, rules over the raw data
     (rules.document_rule) may explain a key better than the schema can: their diagnostic replaces
     the generic one at the same position."""
-    from .model import Recipe
     from .rules import check_document
 
     try:
-        return validate(doc, Recipe)
+        return validate(doc, "recipe")
     except ValidationError as exc:
         coded = check_document(doc)
         if not coded:
@@ -48,7 +48,7 @@ def validate_recipe(doc: Document):
         raise ValidationError(coded + [d for d in exc.diagnostics if d.position not in taken]) from None
 
 
-def _diagnostics(doc: Document, model: type[pydantic.BaseModel], exc: pydantic.ValidationError):
+def _diagnostics(doc: Document, model: str, exc: CoreValidationError):
     seen: dict[tuple, Diagnostic] = {}
     for err in exc.errors(include_url=False):
         keypath = _data_path(doc.data, err["loc"])
@@ -85,10 +85,10 @@ def path_is_union_tag(part: str) -> bool:
     return "[" in part or part in {"str", "int", "float", "bool", "list", "dict", "none"}
 
 
-def _describe(err: dict, keypath: tuple, data: Any, model) -> tuple[str, str | None]:
+def _describe(err: dict, keypath: tuple, data: Any, model: str) -> tuple[str, str | None]:
     kind = err["type"]
     if kind == "extra_forbidden":
-        known = _known_keys(model, keypath[:-1])
+        known = known_keys(model, keypath[:-1])
         key = str(keypath[-1]) if keypath else "?"
         close = difflib.get_close_matches(key, known, n=1)
         hint = f"did you mean '{close[0]}'?" if close else (
@@ -108,35 +108,3 @@ def _describe(err: dict, keypath: tuple, data: Any, model) -> tuple[str, str | N
 def _shown(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _known_keys(model, keypath: tuple) -> list[str]:
-    """The aliases a model accepts at keypath, following nested model fields."""
-    current = model
-    for part in keypath:
-        if isinstance(part, int):
-            continue
-        field = _field_by_alias(current, part)
-        if field is None:
-            return []
-        current = _model_in(field.annotation)
-        if current is None:
-            return []
-    return [f.alias or name for name, f in current.model_fields.items()]
-
-
-def _field_by_alias(model, alias: str):
-    for name, f in model.model_fields.items():
-        if (f.alias or name) == alias:
-            return f
-    return None
-
-
-def _model_in(annotation):
-    if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()) or ():
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None

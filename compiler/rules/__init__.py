@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from ..config import ProjectConfig
 from ..diagnostics import Diagnostic
 from ..load import Document
-from ..model import Recipe
+
+if TYPE_CHECKING:  # at run time a compiled Record (compiled.py), not a pydantic model
+    from ..model import Recipe
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import difflib
 import functools
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
-from ..model import KVTransfer
 from ..engine_args import PD_MODES
 from . import Finding, document_rule, rule
+
+if TYPE_CHECKING:  # at run time a compiled Record (compiled.py), not a pydantic model
+    from ..model import KVTransfer
 
 # Flags the plan sets itself from structured fields; setting them in args would contradict it.
 PLAN_OWNED_FLAGS = {
