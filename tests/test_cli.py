@@ -145,3 +145,14 @@ def test_rules_lists_every_code_the_compiler_can_report():
     listed = set(_re.findall(r"^(RC\d{3}) ", proc.stdout, flags=_re.M))
     assert used and used <= listed, sorted(used - listed)
     assert proc.stdout.count("fix: ") == len(listed)
+
+
+def test_output_is_complete_before_the_command_exits_without_teardown():
+    """`recipec` leaves through os._exit (compiler/cli.py run()): what it printed must be flushed
+    first, and the exit status kept."""
+    proc = run_recipec("schema")
+    assert proc.returncode == 0
+    assert json.loads(proc.stdout)["title"] == "Recipe"  # ~27 KB, whole
+    proc = run_recipec("rules")
+    assert proc.returncode == 0 and proc.stdout.rstrip().splitlines()[-1].strip().startswith("fix:")
+    assert run_recipec("build", "no-such-recipe").returncode == 2

@@ -109,7 +109,7 @@ def test_mutations_validate_as_the_model_does(recipe):
 
 def test_changelogs_validate_as_the_model_does():
     sys.path.insert(0, str(ROOT / "bench"))
-    from lint_bench import changelog
+    from corpus import changelog
 
     entries = yaml.safe_load(changelog(300)) + yaml.safe_load((ROOT / "perf-changelog.yaml").read_text())
     _same(Changelog, "changelog", entries)
