@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import socket
 
@@ -140,5 +141,35 @@ def test_teardown_stops_children_not_yet_recorded_as_services(tmp_path):
         "exit 3\n")
     run = run_bundle(tmp_path, None)
     assert run.returncode == 3, run.stderr
+    assert run.seconds < 3, run.seconds
+    assert run.leftovers == [], run.stderr
+
+
+def test_a_term_lost_before_setsid_is_sent_again_to_the_group(tmp_path):
+    """Teardown can TERM a service between start_service's fork and its setsid: only the PID gets
+    it, and the shell in that window can lose it (CI saw a just-started stand-in outlive its TERM
+    and be KILLed). A setsid that ignores TERM for its first 0.5 s plays that window: the service
+    must still stop on a TERM once its group exists, long before GRACE_PERIOD_S would KILL it."""
+    fake = tmp_path / "fakebin"
+    fake.mkdir()
+    marker = tmp_path / "in-the-window"
+    (fake / "setsid").write_text(f"#!/bin/bash\ntrap '' TERM\n: >{marker}\nsleep 0.5\ntrap - TERM\n"
+                                 f"exec {shutil.which('setsid')} \"$@\"\n")
+    (fake / "setsid").chmod(0o755)
+    (tmp_path / "lib.sh").write_text((ROOT / "golden" / "kimik2.5" / "local" / "lib.sh").read_text())
+    (tmp_path / "launch.sh").write_text(
+        "set -euo pipefail\nshopt -s inherit_errexit\n"
+        "READY_TIMEOUT_S=5 PROBE_INTERVAL_S=1 PROBE_TIMEOUT_S=1 UNHEALTHY_AFTER=2 GRACE_PERIOD_S=6\n"
+        "LOG_TAIL_LINES=5\n"
+        'here=$(dirname -- "${BASH_SOURCE[0]}")\n'
+        'source "$here/lib.sh"\n'
+        f'PATH="{fake}:$PATH"\n'
+        'start_service svc "$here/svc.log" http://127.0.0.1:9/ -- sleep 302 || exit 1\n'
+        f"until [[ -e {marker} ]]; do sleep 0.01; done\n"  # TERM it inside the window
+        "exit 3\n")
+    run = run_bundle(tmp_path, None)
+    assert run.returncode == 3, run.stderr
+    assert "svc made its process group after the TERM: TERM again" in run.stderr, run.stderr
+    assert "sending KILL" not in run.stderr
     assert run.seconds < 3, run.seconds
     assert run.leftovers == [], run.stderr

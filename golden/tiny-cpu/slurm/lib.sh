@@ -491,13 +491,14 @@ signal_group() {
 # after GRACE_PERIOD_S; reap them. Nothing this script did not start is signalled.
 stop_services() {
   local name pid i deadline
-  local -a targets=() alive=() stopped=() killed=() others=()
+  local -a targets=() alive=() stopped=() killed=() others=() ungrouped=() pending=()
   # Children that are not (yet) known services: the pause or probe under way, or a service whose
   # PID was not recorded because the signal arrived between its fork and the next line. A job that
   # has ended may have left its PID to another process: signal only this shell's children.
   mapfile -t others < <(jobs -p)
   for pid in "${others[@]}"; do
     if ! service_of "$pid" >/dev/null && is_child "$pid"; then
+      kill -0 -- "-$pid" 2>/dev/null || ungrouped+=("$pid")
       signal_group TERM "$pid" || true
       targets+=("$pid")
     fi
@@ -505,6 +506,7 @@ stop_services() {
   for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do
     name=${STARTED[i]}
     pid=${SERVICE_PID[$name]}
+    kill -0 -- "-$pid" 2>/dev/null || ungrouped+=("$pid")
     if signal_group TERM "$pid"; then
       log "stopping $name (process group $pid): TERM"
       stopped+=("$name")
@@ -523,6 +525,19 @@ stop_services() {
       fi
     done
     ((${#alive[@]} > 0)) || break
+    # A TERM sent before a service's setsid reached the PID alone, still the forked shell, and can
+    # be lost there (a busy machine widens that window): once the group exists, TERM it, once.
+    pending=()
+    for pid in "${ungrouped[@]}"; do
+      if kill -0 -- "-$pid" 2>/dev/null; then
+        name=$(service_of "$pid") || name="pid $pid"
+        log "$name made its process group after the TERM: TERM again, to the group"
+        kill -TERM -- "-$pid" 2>/dev/null || true
+      elif kill -0 "$pid" 2>/dev/null; then
+        pending+=("$pid")
+      fi
+    done
+    ungrouped=("${pending[@]}")
     clock_ms
     if ((NOW_MS >= deadline)); then
       if ((${#killed[@]} > 0)); then
