@@ -114,7 +114,10 @@ def _compiled(name: str) -> tuple[dict, Any]:
     from .cache import cache_dir
 
     folder = cache_dir("validators")
-    path = os.path.join(folder, f"{name}-{_key(name)}.json") if folder else None
+    try:
+        path = os.path.join(folder, f"{name}-{_key(name)}.json") if folder else None
+    except OSError:  # the sources are not there to key on (a sourceless install): no cache
+        path = None
     if path is not None:
         try:
             with open(path, encoding="utf-8") as f:
