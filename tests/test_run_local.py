@@ -173,3 +173,28 @@ def test_a_term_lost_before_setsid_is_sent_again_to_the_group(tmp_path):
     assert "sending KILL" not in run.stderr
     assert run.seconds < 3, run.seconds
     assert run.leftovers == [], run.stderr
+
+
+def test_a_subshell_left_the_traps_does_not_tear_the_stack_down(tmp_path):
+    """CI once saw a second process with the launcher's state (a subshell that kept the EXIT trap)
+    tear the whole stack down mid-run and exit 0 while the launcher went on. The traps act in the
+    launcher's own shell only: a subshell running them just leaves."""
+    (tmp_path / "lib.sh").write_text((ROOT / "golden" / "kimik2.5" / "local" / "lib.sh").read_text())
+    (tmp_path / "launch.sh").write_text(
+        "set -euo pipefail\nshopt -s inherit_errexit\n"
+        "READY_TIMEOUT_S=5 PROBE_INTERVAL_S=1 PROBE_TIMEOUT_S=1 UNHEALTHY_AFTER=2 GRACE_PERIOD_S=2\n"
+        "LOG_TAIL_LINES=5\n"
+        'here=$(dirname -- "${BASH_SOURCE[0]}")\n'
+        'source "$here/lib.sh"\n'
+        'start_service svc "$here/svc.log" http://127.0.0.1:9/ -- sleep 303 || exit 1\n'
+        'until kill -0 -- "-${SERVICE_PID[svc]}" 2>/dev/null; do sleep 0.01; done\n'  # its group is up
+        "(trap on_exit EXIT; exit 0) || true\n"  # what bash did: a subshell with the EXIT trap
+        "(on_signal TERM 143) || true\n"
+        'kill -0 -- "-${SERVICE_PID[svc]}" && echo "svc still up" >&2\n'
+        "exit 3\n")
+    run = run_bundle(tmp_path, None)
+    assert run.returncode == 3, run.stderr
+    assert "svc still up" in run.stderr, run.stderr
+    assert run.stderr.count("exit status") == 1 and "exit status 3" in run.stderr, run.stderr
+    assert "received SIGTERM" not in run.stderr, run.stderr
+    assert run.leftovers == [], run.stderr

@@ -37,7 +37,9 @@ if ((BASH_VERSINFO[0] > 5 || (BASH_VERSINFO[0] == 5 && BASH_VERSINFO[1] >= 1)));
 fi
 
 log() {
-  printf '%s recipec[%s] %s\n' "$(date -u +%H:%M:%S)" "${NODE_LABEL:-launch}" "$*" >&2
+  local now
+  TZ=UTC printf -v now '%(%H:%M:%S)T' -1 # a builtin: no fork for a log line
+  printf '%s recipec[%s] %s\n' "$now" "${NODE_LABEL:-launch}" "$*" >&2
 }
 
 # clock_ms: NOW_MS, the time in milliseconds (EPOCHREALTIME, bash >= 5; else whole seconds).
@@ -224,8 +226,8 @@ wait_first() {
   WAITED_STATUS=0
   # 2>/dev/null: bash's own "Killed" job notice; the exit is reported by name, with its status.
   wait -n -p WAITED_PID "${pids[@]}" 2>/dev/null || WAITED_STATUS=$?
-  if [[ -n $WAITED_PID ]] && name=$(service_of "$WAITED_PID"); then
-    SERVICE_STATUS[$name]=$WAITED_STATUS
+  if [[ -n $WAITED_PID ]] && service_of "$WAITED_PID"; then
+    SERVICE_STATUS[$SERVICE_OF]=$WAITED_STATUS
   fi
 }
 
@@ -258,12 +260,15 @@ probe() {
   return "$status"
 }
 
-# service_of PID: the name of the service started with PID, if any.
+# service_of PID: set SERVICE_OF to the name of the service started with PID; status 1 if none
+# was. A variable, not output: $(service_of ...) would fork a subshell of the launcher each time.
+SERVICE_OF=""
 service_of() {
   local name
+  SERVICE_OF=""
   for name in "${STARTED[@]}"; do
     if [[ ${SERVICE_PID[$name]} == "$1" ]]; then
-      printf '%s\n' "$name"
+      SERVICE_OF=$name
       return 0
     fi
   done
@@ -497,7 +502,7 @@ stop_services() {
   # has ended may have left its PID to another process: signal only this shell's children.
   mapfile -t others < <(jobs -p)
   for pid in "${others[@]}"; do
-    if ! service_of "$pid" >/dev/null && is_child "$pid"; then
+    if ! service_of "$pid" && is_child "$pid"; then
       kill -0 -- "-$pid" 2>/dev/null || ungrouped+=("$pid")
       signal_group TERM "$pid" || true
       targets+=("$pid")
@@ -530,7 +535,7 @@ stop_services() {
     pending=()
     for pid in "${ungrouped[@]}"; do
       if kill -0 -- "-$pid" 2>/dev/null; then
-        name=$(service_of "$pid") || name="pid $pid"
+        if service_of "$pid"; then name=$SERVICE_OF; else name="pid $pid"; fi
         log "$name made its process group after the TERM: TERM again, to the group"
         kill -TERM -- "-$pid" 2>/dev/null || true
       elif kill -0 "$pid" 2>/dev/null; then
@@ -545,7 +550,7 @@ stop_services() {
         break
       fi
       for pid in "${alive[@]}"; do
-        name=$(service_of "$pid") || name="pid $pid"
+        if service_of "$pid"; then name=$SERVICE_OF; else name="pid $pid"; fi
         log "$name did not stop within ${GRACE_PERIOD_S}s of TERM: sending KILL"
         signal_group KILL "$pid" || true
         killed+=("$name")
@@ -565,9 +570,16 @@ stop_services() {
   fi
 }
 
+# Only the launcher's own shell tears down: it started the services and alone can reap them. A
+# subshell of it must never; yet CI once saw a second process with the launcher's state tear the
+# stack down mid-run and "exit status 0" while the launcher went on. In a subshell the traps only
+# leave it (and the launcher forks no subshell while it serves: service_of, log).
 on_exit() {
   local status=$?
   trap - EXIT
+  if [[ $BASHPID != "$$" ]]; then
+    exit "$status"
+  fi
   trap '' INT TERM HUP # teardown must finish: a second Ctrl-C does not cut it short
   stop_services
   log "exit status $status"
@@ -575,6 +587,9 @@ on_exit() {
 }
 
 on_signal() {
+  if [[ $BASHPID != "$$" ]]; then
+    exit "$2"
+  fi
   log "received SIG$1: tearing down"
   exit "$2"
 }

@@ -22,6 +22,9 @@ source "$BUNDLE_DIR/lib.sh"
 # tears down as lib.sh's on_exit does; on_exit reads the status from $?, hence the (exit ...).
 record_status_and_exit() {
   local status=$?
+  if [[ $BASHPID != "$$" ]]; then # a subshell left this trap (see on_exit in lib.sh): not the node's exit
+    exit "$status"
+  fi
   printf '%s\n' "$status" 2>/dev/null >"$LOG_DIR/node$RANK.status" || true
   if ((status == 0)); then
     on_exit
