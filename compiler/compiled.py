@@ -123,10 +123,8 @@ def _compiled(name: str) -> tuple[dict, Any]:
             with open(path, encoding="utf-8") as f:
                 schema = json.load(f, object_hook=_resolve)
             return schema, SchemaValidator(schema)
-        except FileNotFoundError:
-            pass
         except (OSError, ValueError, TypeError, KeyError, ImportError, AttributeError, SchemaError):
-            pass  # damaged (a torn write, an edit): compile it again
+            pass  # not there yet, or damaged (a torn write, an edit): compile it
     text = json.dumps(compile_schema(name))  # key order kept: fields validate and report in order
     if path is not None:
         _store(folder, path, name, text)
