@@ -210,10 +210,13 @@ def build_plan(recipe: Recipe, target: str, *, recipe_path: str, recipe_sha256: 
                                  [s for s in services if s.node != rank], client if rank == 0 else None,
                                  lay)
                       for rank in range(nodes_needed))
-    words = [w if isinstance(w, tuple) else (w,) for s in services for w in (*s.argv, *(v for _, v in s.env), s.ready_url)]
-    words.append(router_url if isinstance(router_url, tuple) else (router_url,))
-    peers = sorted({int(p.name.split("_")[1]) for w in words if isinstance(w, tuple)
-                    for p in w if isinstance(p, Ref) and p.name.startswith("NODE_") and p.name != "NODE_ADDR"})
+    peers: list = []
+    if target == "slurm":  # on the local target every address is 127.0.0.1: no peers to look up
+        words = [w if isinstance(w, tuple) else (w,) for s in services
+                 for w in (*s.argv, *(v for _, v in s.env), s.ready_url)]
+        words.append(router_url if isinstance(router_url, tuple) else (router_url,))
+        peers = sorted({int(p.name.split("_")[1]) for w in words if isinstance(w, tuple)
+                        for p in w if isinstance(p, Ref) and p.name.startswith("NODE_") and p.name != "NODE_ADDR"})
     return Plan(
         peer_addresses=tuple(peers),
         recipe=recipe, recipe_path=recipe_path, recipe_sha256=recipe_sha256, overrides=tuple(overrides),
