@@ -4,9 +4,10 @@
     python bench/run.py [--runs 7] [--profile]
 
 Every figure is the median of --runs fresh processes (as a user or CI runs recipec), measured in this
-one run: CPU time (user + system) of the process, its wall time, and its peak memory (max RSS), each
-taken from os.wait4 for exactly that process. CPU time is the headline: on a busy machine wall time
-measures the neighbours too. Rows:
+one run, the rows taken round-robin (run k of every row under the same load): CPU time (user +
+system) of the process, its wall time, and its peak memory (max RSS), each taken from os.wait4 for
+exactly that process. CPU time is the headline: on a busy machine wall time measures the neighbours
+too. Rows:
 
   floor         python -c "import yaml, pydantic, jinja2, click"
   floor, no teardown   the same, ending in os._exit(0): recipec ends that way (compiler/cli.py
@@ -42,21 +43,31 @@ ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 
 
-def measure(argv: list[str], cwd: Path, runs: int, env: dict | None = None) -> dict:
-    cpu, wall, rss = [], [], []
-    for _ in range(runs):
-        start = time.perf_counter()
-        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall.append(time.perf_counter() - start)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        err = proc.stderr.read().decode(errors="replace")
-        proc.stderr.close()
-        if proc.returncode != 0:
-            raise SystemExit(f"{' '.join(argv[:6])} ... failed ({proc.returncode}):\n{err[-2000:]}")
-        cpu.append(usage.ru_utime + usage.ru_stime)
-        rss.append(usage.ru_maxrss / 1024)
-    return {"cpu": statistics.median(cpu), "wall": statistics.median(wall), "rss": max(rss)}
+def run_once(argv: list[str], cwd: Path, env: dict | None) -> tuple[float, float, float]:
+    """CPU seconds (user + system), wall seconds and peak MiB of one fresh process, from os.wait4."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    err = proc.stderr.read().decode(errors="replace")
+    proc.stderr.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(argv[:6])} ... failed ({os.waitstatus_to_exitcode(status)}):\n{err[-2000:]}")
+    return usage.ru_utime + usage.ru_stime, wall, usage.ru_maxrss / 1024
+
+
+def measure(cases: list[tuple], runs: int) -> list[tuple[str, dict]]:
+    """Each case (name, argv, cwd, env, runs or None) run `runs` times, round-robin: run k of every
+    case is taken under the same load, so a busy minute moves the floor and the rows together
+    instead of skewing their ratio. Medians of CPU and wall time, the largest peak memory."""
+    samples: dict[str, list] = {case[0]: [] for case in cases}
+    for k in range(max(case[4] or runs for case in cases)):
+        for name, argv, cwd, env, own_runs in cases:
+            if k < (own_runs or runs):
+                samples[name].append(run_once(argv, cwd, env))
+    return [(name, {"cpu": statistics.median(c for c, _, _ in samples[name]),
+                    "wall": statistics.median(w for _, w, _ in samples[name]),
+                    "rss": max(r for _, _, r in samples[name])}) for name, *_ in cases]
 
 
 def recipec(*args: str) -> list[str]:
@@ -116,28 +127,25 @@ def main() -> None:
         (work / "empty").mkdir()  # no recipes/ here: lint of nothing but an empty changelog
         (work / "empty" / "perf-changelog.yaml").write_text("[]\n")
         nocache = {**os.environ, "RECIPEC_NO_CACHE": "1"}
-        rows: list[tuple[str, dict]] = []
-        rows.append(("floor: import yaml, pydantic, jinja2, click",
-                     measure([PY, "-c", "import yaml, pydantic, jinja2, click"], ROOT, opts.runs)))
-        rows.append(("floor, no teardown (ends in os._exit)",
-                     measure([PY, "-c", "import yaml, pydantic, jinja2, click, os; os._exit(0)"], ROOT,
-                             opts.runs)))
-        measure(recipec("build", "kimik2.5", "-o", str(work / "b")), ROOT, 1)  # warm the caches
-        rows.append(("recipec build kimik2.5", measure(recipec("build", "kimik2.5", "-o", str(work / "b")),
-                                                       ROOT, opts.runs)))
-        rows.append(("recipec build kimik2.5 (caches cold)",
-                     measure(recipec("build", "kimik2.5", "-o", str(work / "b")), ROOT, opts.runs, nocache)))
-        rows.append(("recipec lint (this repository)", measure(recipec("lint"), ROOT, opts.runs)))
-        rows.append(("recipec lint, start-up (empty changelog)",
-                     measure(recipec("lint"), work / "empty", opts.runs)))
-        for n in (10, 100, 1000):
-            files = [f"recipes/bench-{i:04d}.yaml" for i in range(n)]
-            rows.append((f"recipec lint, {n} recipes",
-                         measure(recipec("lint", *files, "--changelog", "empty.yaml"), work,
-                                 max(3, opts.runs // (2 if n == 1000 else 1)))))
-        rows.append((f"recipec lint, changelog of {log.count(chr(10))} lines",
-                     measure(recipec("lint", "--changelog", "changelog.yaml", "--repo", REPO,
-                                     "recipes/bench-0000.yaml"), work, opts.runs)))
+        run_once(recipec("build", "kimik2.5", "-o", str(work / "b")), ROOT, None)  # warm the caches
+        files = {n: [f"recipes/bench-{i:04d}.yaml" for i in range(n)] for n in (10, 100, 1000)}
+        cases = [
+            ("floor: import yaml, pydantic, jinja2, click", [PY, "-c", "import yaml, pydantic, jinja2, click"],
+             ROOT, None, None),
+            ("floor, no teardown (ends in os._exit)",
+             [PY, "-c", "import yaml, pydantic, jinja2, click, os; os._exit(0)"], ROOT, None, None),
+            ("recipec build kimik2.5", recipec("build", "kimik2.5", "-o", str(work / "b")), ROOT, None, None),
+            ("recipec build kimik2.5 (caches cold)", recipec("build", "kimik2.5", "-o", str(work / "b")),
+             ROOT, nocache, None),
+            ("recipec lint (this repository)", recipec("lint"), ROOT, None, None),
+            ("recipec lint, start-up (empty changelog)", recipec("lint"), work / "empty", None, None),
+            *((f"recipec lint, {n} recipes", recipec("lint", *files[n], "--changelog", "empty.yaml"), work, None,
+               max(3, opts.runs // 2) if n == 1000 else None) for n in (10, 100, 1000)),
+            (f"recipec lint, changelog of {log.count(chr(10))} lines",
+             recipec("lint", "--changelog", "changelog.yaml", "--repo", REPO, "recipes/bench-0000.yaml"), work,
+             None, None),
+        ]
+        rows = measure(cases, opts.runs)
         floor = rows[0][1]["cpu"]
         print(f"{'':46} {'CPU ms':>8} {'x floor':>8} {'wall ms':>8} {'peak MiB':>9}")
         for name, r in rows:

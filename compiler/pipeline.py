@@ -18,7 +18,7 @@ import yaml
 from . import __version__
 from .config import project_config
 from .errors import Position, UsageError
-from .load import Document, load_file
+from .load import Document, load_text, read_text
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -105,8 +105,9 @@ def load_recipe(ref: str, overrides: tuple = ()) -> LoadedRecipe:
     from .validate import validate_recipe
 
     path, display = resolve_recipe(ref)
-    doc = load_file(path, display)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    text = read_text(path, display)
+    doc = load_text(text, display)
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()  # the bytes compiled (strict UTF-8), read once
     apply_overrides(doc, overrides)
     recipe = validate_recipe(doc)
     return LoadedRecipe(path, display, digest, doc, recipe, tuple(overrides))

@@ -45,7 +45,15 @@ class ServiceArgv:
 
 
 def service_argvs(ctx, target: str = "local") -> list[ServiceArgv]:
-    """Every service of a plan whose argv a catalog describes (engines, LMCache, router)."""
+    """Every service of a plan whose argv a catalog describes (engines, LMCache, router); made once
+    per recipe and target, kept with the plans the Context caches."""
+    key = ("rules.flags", "service_argvs", target)
+    if key not in ctx._plans:
+        ctx._plans[key] = _service_argvs(ctx, target)
+    return ctx._plans[key]
+
+
+def _service_argvs(ctx, target: str) -> list[ServiceArgv]:
     r = ctx.recipe
     eng = r.engine
     out = []
