@@ -488,8 +488,13 @@ is_child() {
 
 # signal_group SIGNAL PID: the process group PID leads (the service and all its children), or PID
 # alone if it has not yet made its own group (a signal can arrive between fork and setsid).
+# SIGNALLED_GROUP says which: 1 when the group got it.
+SIGNALLED_GROUP=0
 signal_group() {
-  kill "-$1" -- "-$2" 2>/dev/null || kill "-$1" "$2" 2>/dev/null
+  SIGNALLED_GROUP=1
+  kill "-$1" -- "-$2" 2>/dev/null && return 0
+  SIGNALLED_GROUP=0
+  kill "-$1" "$2" 2>/dev/null
 }
 
 # stop_services: TERM every process group this script started, newest first; KILL what is left
@@ -503,19 +508,19 @@ stop_services() {
   mapfile -t others < <(jobs -p)
   for pid in "${others[@]}"; do
     if ! service_of "$pid" && is_child "$pid"; then
-      kill -0 -- "-$pid" 2>/dev/null || ungrouped+=("$pid")
       signal_group TERM "$pid" || true
+      ((SIGNALLED_GROUP)) || ungrouped+=("$pid")
       targets+=("$pid")
     fi
   done
   for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do
     name=${STARTED[i]}
     pid=${SERVICE_PID[$name]}
-    kill -0 -- "-$pid" 2>/dev/null || ungrouped+=("$pid")
     if signal_group TERM "$pid"; then
       log "stopping $name (process group $pid): TERM"
       stopped+=("$name")
     fi
+    ((SIGNALLED_GROUP)) || ungrouped+=("$pid")
     targets+=("$pid")
   done
   ((${#targets[@]} > 0)) || return 0
