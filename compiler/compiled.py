@@ -58,17 +58,6 @@ def record_class(name: str) -> type:
     return type(name, (Record,), {"__slots__": ()})
 
 
-def as_data(value: Any) -> Any:
-    """Records as plain dicts, recursively (what BaseModel.model_dump() gives for the models)."""
-    if isinstance(value, Record):
-        return {k: as_data(v) for k, v in value.__dict__.items()}
-    if isinstance(value, list):
-        return [as_data(v) for v in value]
-    if isinstance(value, dict):
-        return {k: as_data(v) for k, v in value.items()}
-    return value
-
-
 def validator(name: str):
     """The pydantic-core SchemaValidator of ROOTS[name] ("recipe" or "changelog")."""
     return _compiled(name)[1]

@@ -126,19 +126,25 @@ def test_older_bash_without_wait_n_still_detects_within_a_tick(local_bundle, sta
     assert run.leftovers == []
 
 
+def lib_launcher(folder, body: str, grace_s: int) -> None:
+    """folder/launch.sh: the golden lib.sh sourced, as a bundle's launcher does, then `body` (bash;
+    $here is the folder). For tests of lib.sh's teardown on its own."""
+    (folder / "lib.sh").write_text((ROOT / "golden" / "kimik2.5" / "local" / "lib.sh").read_text())
+    (folder / "launch.sh").write_text(
+        "set -euo pipefail\nshopt -s inherit_errexit\n"
+        f"READY_TIMEOUT_S=5 PROBE_INTERVAL_S=1 PROBE_TIMEOUT_S=1 UNHEALTHY_AFTER=2 GRACE_PERIOD_S={grace_s}\n"
+        "LOG_TAIL_LINES=5\n"
+        'here=$(dirname -- "${BASH_SOURCE[0]}")\n'
+        'source "$here/lib.sh"\n' + body)
+
+
 def test_teardown_stops_children_not_yet_recorded_as_services(tmp_path):
     """A signal can land between start_service's fork and its bookkeeping: the child is then no
     known service, but still this shell's job, and teardown must stop it (with or without setsid)."""
-    (tmp_path / "lib.sh").write_text((ROOT / "golden" / "kimik2.5" / "local" / "lib.sh").read_text())
-    (tmp_path / "launch.sh").write_text(
-        "set -euo pipefail\nshopt -s inherit_errexit\n"
-        "READY_TIMEOUT_S=5 PROBE_INTERVAL_S=1 PROBE_TIMEOUT_S=1 UNHEALTHY_AFTER=2 GRACE_PERIOD_S=1\n"
-        "LOG_TAIL_LINES=5\n"
-        'source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"\n'
-        "(exec setsid sleep 300) &\n"  # its own group already, never recorded
-        "(exec sleep 301) &\n"  # not yet in its own group
-        "sleep 0.3\n"
-        "exit 3\n")
+    lib_launcher(tmp_path, "(exec setsid sleep 300) &\n"  # its own group already, never recorded
+                 "(exec sleep 301) &\n"  # not yet in its own group
+                 "sleep 0.3\n"
+                 "exit 3\n", grace_s=1)
     run = run_bundle(tmp_path, None)
     assert run.returncode == 3, run.stderr
     assert run.seconds < 3, run.seconds
@@ -156,17 +162,10 @@ def test_a_term_lost_before_setsid_is_sent_again_to_the_group(tmp_path):
     (fake / "setsid").write_text(f"#!/bin/bash\ntrap '' TERM\n: >{marker}\nsleep 0.5\ntrap - TERM\n"
                                  f"exec {shutil.which('setsid')} \"$@\"\n")
     (fake / "setsid").chmod(0o755)
-    (tmp_path / "lib.sh").write_text((ROOT / "golden" / "kimik2.5" / "local" / "lib.sh").read_text())
-    (tmp_path / "launch.sh").write_text(
-        "set -euo pipefail\nshopt -s inherit_errexit\n"
-        "READY_TIMEOUT_S=5 PROBE_INTERVAL_S=1 PROBE_TIMEOUT_S=1 UNHEALTHY_AFTER=2 GRACE_PERIOD_S=6\n"
-        "LOG_TAIL_LINES=5\n"
-        'here=$(dirname -- "${BASH_SOURCE[0]}")\n'
-        'source "$here/lib.sh"\n'
-        f'PATH="{fake}:$PATH"\n'
-        'start_service svc "$here/svc.log" http://127.0.0.1:9/ -- sleep 302 || exit 1\n'
-        f"until [[ -e {marker} ]]; do sleep 0.01; done\n"  # TERM it inside the window
-        "exit 3\n")
+    lib_launcher(tmp_path, f'PATH="{fake}:$PATH"\n'
+                 'start_service svc "$here/svc.log" http://127.0.0.1:9/ -- sleep 302 || exit 1\n'
+                 f"until [[ -e {marker} ]]; do sleep 0.01; done\n"  # TERM it inside the window
+                 "exit 3\n", grace_s=6)
     run = run_bundle(tmp_path, None)
     assert run.returncode == 3, run.stderr
     assert "svc made its process group after the TERM: TERM again" in run.stderr, run.stderr
@@ -179,19 +178,13 @@ def test_a_subshell_left_the_traps_does_not_tear_the_stack_down(tmp_path):
     """CI once saw a second process with the launcher's state (a subshell that kept the EXIT trap)
     tear the whole stack down mid-run and exit 0 while the launcher went on. The traps act in the
     launcher's own shell only: a subshell running them just leaves."""
-    (tmp_path / "lib.sh").write_text((ROOT / "golden" / "kimik2.5" / "local" / "lib.sh").read_text())
-    (tmp_path / "launch.sh").write_text(
-        "set -euo pipefail\nshopt -s inherit_errexit\n"
-        "READY_TIMEOUT_S=5 PROBE_INTERVAL_S=1 PROBE_TIMEOUT_S=1 UNHEALTHY_AFTER=2 GRACE_PERIOD_S=2\n"
-        "LOG_TAIL_LINES=5\n"
-        'here=$(dirname -- "${BASH_SOURCE[0]}")\n'
-        'source "$here/lib.sh"\n'
-        'start_service svc "$here/svc.log" http://127.0.0.1:9/ -- sleep 303 || exit 1\n'
-        'until kill -0 -- "-${SERVICE_PID[svc]}" 2>/dev/null; do sleep 0.01; done\n'  # its group is up
-        "(trap on_exit EXIT; exit 0) || true\n"  # what bash did: a subshell with the EXIT trap
-        "(on_signal TERM 143) || true\n"
-        'kill -0 -- "-${SERVICE_PID[svc]}" && echo "svc still up" >&2\n'
-        "exit 3\n")
+    lib_launcher(tmp_path,
+                 'start_service svc "$here/svc.log" http://127.0.0.1:9/ -- sleep 303 || exit 1\n'
+                 'until kill -0 -- "-${SERVICE_PID[svc]}" 2>/dev/null; do sleep 0.01; done\n'  # group up
+                 "(trap on_exit EXIT; exit 0) || true\n"  # what bash did: a subshell with the EXIT trap
+                 "(on_signal TERM 143) || true\n"
+                 'kill -0 -- "-${SERVICE_PID[svc]}" && echo "svc still up" >&2\n'
+                 "exit 3\n", grace_s=2)
     run = run_bundle(tmp_path, None)
     assert run.returncode == 3, run.stderr
     assert "svc still up" in run.stderr, run.stderr
