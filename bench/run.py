@@ -71,11 +71,11 @@ def measure(cases: list[tuple], runs: int) -> list[tuple[str, dict]]:
 
 
 def recipec(*args: str) -> list[str]:
-    return [PY, "-m", "compiler.cli", *args]
+    return [PY, "-m", "recipec.cli", *args]
 
 
 def profile(work: Path) -> None:
-    proc = subprocess.run([PY, "-X", "importtime", "-m", "compiler.cli", "build", "kimik2.5", "-o",
+    proc = subprocess.run([PY, "-X", "importtime", "-m", "recipec.cli", "build", "kimik2.5", "-o",
                            str(work / "p")], cwd=ROOT, capture_output=True, text=True)
     rows = []
     for line in proc.stderr.splitlines():
@@ -88,12 +88,12 @@ def profile(work: Path) -> None:
     code = (
         "import time; t=[time.process_time()]\n"
         "import yaml, pydantic, jinja2, click; t.append(time.process_time())\n"
-        "from pathlib import Path; from compiler import cli; from compiler.load import load_file\n"
-        "from compiler.plan import build_plan; from compiler.render import render_bundle\n"
-        "from compiler.write import write_bundle; t.append(time.process_time())\n"
+        "from pathlib import Path; from recipec import cli; from recipec.load import load_file\n"
+        "from recipec.plan import build_plan; from recipec.render import render_bundle\n"
+        "from recipec.write import write_bundle; t.append(time.process_time())\n"
         "d = load_file(Path('recipes/kimik2.5.yaml')); t.append(time.process_time())\n"
-        "from compiler.validate import validate_recipe; r = validate_recipe(d); t.append(time.process_time())\n"
-        "from compiler.rules import check_recipe; from compiler.config import project_config\n"
+        "from recipec.validate import validate_recipe; r = validate_recipe(d); t.append(time.process_time())\n"
+        "from recipec.rules import check_recipe; from recipec.config import project_config\n"
         "c = check_recipe(r, d, project_config(Path('recipes'))); t.append(time.process_time())\n"
         "p = build_plan(r, 'slurm', recipe_path='x', recipe_sha256='y'); t.append(time.process_time())\n"
         f"f = render_bundle(p); t.append(time.process_time())\n"

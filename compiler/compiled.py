@@ -29,7 +29,7 @@ from typing import Any
 ROOTS = {"recipe": "Recipe", "changelog": "Changelog"}
 _SOURCES = ("model.py", "constraints.py", "compiled.py")
 # Modules whose functions a compiled schema may name: the constraints, and default factories.
-_CALLABLE_MODULES = ("compiler.constraints", "builtins")
+_CALLABLE_MODULES = (f"{__package__}.constraints", "builtins")
 
 
 class Record:

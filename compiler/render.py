@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .plan import Plan, Ref, Service
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
 # Characters that need no quoting inside double quotes (no $, `, ", \ or !).
 _DQ_SAFE = re.compile(r"^[A-Za-z0-9_./:@%+,=\- ]*$")

@@ -29,7 +29,7 @@ EVENT = re.compile(r"standin: (.+?) at (\d+\.\d+)$")
 
 
 def run_recipec(*args: str, cwd: Path = ROOT, check: bool = False) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "compiler.cli", *args], cwd=cwd,
+    proc = subprocess.run([sys.executable, "-m", "recipec.cli", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=60)
     if check and proc.returncode != 0:
         raise AssertionError(f"recipec {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")

@@ -18,10 +18,10 @@ import pydantic
 import pytest
 import yaml
 
-from compiler import compiled
-from compiler.errors import RecipecError
-from compiler.load import load_file
-from compiler.model import Changelog, Recipe
+from recipec import compiled
+from recipec.errors import RecipecError
+from recipec.load import load_file
+from recipec.model import Changelog, Recipe
 from conftest import ROOT
 
 RECIPE_FILES = sorted([*(ROOT / "recipes").glob("*.yaml"), *(ROOT / "tests" / "rules").glob("*/*.yaml"),
@@ -179,13 +179,13 @@ def test_a_model_that_cannot_be_compiled_is_refused_by_name():
 PROBE = """
 import json, sys
 sys.argv = ["recipec", "build", "kimik2.5", "-o", sys.argv[1]]
-from compiler.cli import main
+from recipec.cli import main
 try:
     main()
 except SystemExit as exc:
     code = exc.code
 print(json.dumps({"code": code, "pydantic.main": "pydantic.main" in sys.modules,
-                  "compiler.model": "compiler.model" in sys.modules}))
+                  "recipec.model": "recipec.model" in sys.modules}))
 """
 
 
@@ -205,9 +205,9 @@ def _entry(cache: Path) -> Path:
 def test_a_warm_cache_skips_pydantic_and_builds_the_same_bundle(tmp_path):
     cache = tmp_path / "cache"
     cold = _probe(tmp_path, cache, "cold")
-    assert cold == {"code": 0, "pydantic.main": True, "compiler.model": True}
+    assert cold == {"code": 0, "pydantic.main": True, "recipec.model": True}
     warm = _probe(tmp_path, cache, "warm")
-    assert warm == {"code": 0, "pydantic.main": False, "compiler.model": False}
+    assert warm == {"code": 0, "pydantic.main": False, "recipec.model": False}
     for name in ("launch.sh", "node.sh", "lib.sh"):
         assert (tmp_path / "cold" / name).read_bytes() == (tmp_path / "warm" / name).read_bytes()
     assert (tmp_path / "warm" / "launch.sh").read_bytes() == (ROOT / "golden/kimik2.5/slurm/launch.sh").read_bytes()

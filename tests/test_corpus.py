@@ -60,7 +60,7 @@ def build_clean(recipe: str, tmp_path: Path, *extra: str) -> subprocess.Complete
 # through the real CLI entry point; an exception other than SystemExit is recorded as a traceback.
 _DRIVER = """
 import contextlib, io, json, sys, traceback
-from compiler.cli import main
+from recipec.cli import main
 results = {}
 for name, args in json.load(sys.stdin).items():
     out, err = io.StringIO(), io.StringIO()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from compiler.pipeline import load_recipe
-from compiler.engine_args import NIXL_CONNECTORS
-from compiler.plan import build_plan
+from recipec.pipeline import load_recipe
+from recipec.engine_args import NIXL_CONNECTORS
+from recipec.plan import build_plan
 
 
 @pytest.mark.parametrize("connector", NIXL_CONNECTORS)

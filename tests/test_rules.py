@@ -47,7 +47,7 @@ def test_fixture_reports_exactly_its_expectation(path, linted):
 
 
 def test_every_rule_has_a_failing_and_a_passing_fixture():
-    from compiler.rules import all_rules
+    from recipec.rules import all_rules
 
     codes = [r.code for r in all_rules() if r.scope in ("recipe", "document")]
     assert len(codes) >= 20
@@ -103,7 +103,7 @@ def test_github_format_annotations():
 
 
 def test_rules_command_lists_every_code_with_hint():
-    from compiler.rules import all_rules
+    from recipec.rules import all_rules
 
     out = run_recipec("rules", check=True).stdout
     for r in all_rules():

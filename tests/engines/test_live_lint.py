@@ -22,7 +22,7 @@ pytestmark = pytest.mark.engines
 
 def run_recipec(*args: str) -> subprocess.CompletedProcess:
     # Importing vLLM alone takes ~15 s on a busy machine: more than harness.run_recipec allows.
-    return subprocess.run([sys.executable, "-m", "compiler.cli", *args], cwd=ROOT, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "recipec.cli", *args], cwd=ROOT, capture_output=True,
                           text=True)
 
 
@@ -57,9 +57,9 @@ def test_the_default_lint_run_of_ci_passes(engines_python):
 
 
 def test_a_stale_catalog_is_caught(engines_python, monkeypatch):
-    from compiler import live
-    from compiler.pipeline import load_recipe
-    from compiler.rules import flags
+    from recipec import live
+    from recipec.pipeline import load_recipe
+    from recipec.rules import flags
 
     real = flags.catalog_for
 
