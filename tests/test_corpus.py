@@ -139,7 +139,7 @@ def test_lint_names_code_and_position(path, linted):
 
 
 @pytest.mark.parametrize("name,where", [
-    ("over-1mib.yaml", "1:1: file is 1049"), ("deep-flow-100k.yaml", "1:35: nested deeper than 32 levels"),
+    ("over-1mib.yaml", "1:1: file is 1049"), ("deep-flow-100k.yaml", "1:36: nested deeper than 32 levels"),
     ("deep-block-200k.yaml", "nested deeper than 32 levels"), ("alias-bomb-10-levels.yaml", "2:5: YAML aliases"),
     ("not-utf8.yaml", "not UTF-8 text (byte 0xff)"), ("utf16.yaml", "1:1: not UTF-8 text (byte 0xff)"),
     ("nul-byte.yaml", "4:10: file contains a NUL character"), ("many-values.yaml", "more than 200000 values"),
