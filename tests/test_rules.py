@@ -49,7 +49,7 @@ def test_fixture_reports_exactly_its_expectation(path, linted):
 def test_every_rule_has_a_failing_and_a_passing_fixture():
     from recipec.rules import all_rules
 
-    codes = [r.code for r in all_rules() if r.scope in ("recipe", "document")]
+    codes = [r.code for r in all_rules() if r.scope in ("recipe", "document", "plan")]
     assert len(codes) >= 20
     for code in codes:
         assert (FIXTURES / code / "pass.yaml").is_file(), code
