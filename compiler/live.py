@@ -1,9 +1,9 @@
 """`recipec lint --live`: every generated argv through the real parsers of the installed engines.
 
-Takes loaded recipes with their Plans and the python of a venv where the engines import (tools/engines/setup-venv.sh;
-$RECIPEC_ENGINES_VENV/bin/python by default); gives Diagnostics where the real parser and the
-catalog disagree about an argv (RC810: the catalog is stale or wrong), and a warning where the
-installed version is not the one the recipe pins, so no live verdict exists for it (RC811).
+Takes loaded recipes with their Plans and the python of a venv where the engines import
+(tools/engines/setup-venv.sh; $RECIPEC_ENGINES_VENV/bin/python by default); gives Diagnostics
+where the real parser and the catalog disagree about an argv (RC810: the catalog is stale or
+wrong), and a warning where the installed version is not the one the recipe pins, so no live verdict exists for it (RC811).
 The parsers run in one subprocess (compiler/live_worker.py); importing vLLM there takes ~15 s.
 """
 
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .catalog.argv import Problem
-from .codes import CODES
+from .codes import CODES, ERROR
 from .diagnostics import Diagnostic
 from .errors import UsageError
 from .rules import Finding, diagnostic
@@ -100,7 +100,7 @@ def run_live(checked: list, python: str) -> LiveReport:
         checked += 1
         # An abbreviation is an error for lint but the real parser takes it: not a disagreement.
         errors = [p for p in catalog_problems
-                  if CODES[code_of(p)].severity == "error" and not p.parser_accepts]
+                  if CODES[code_of(p)].severity == ERROR and not p.parser_accepts]
         if result["ok"] and errors:
             codes = ", ".join(sorted({CODES_OF.get(p.kind, p.kind) for p in errors}))
             out.append(_finding(loaded, "RC810", Finding(keypath, f"{sa.service}: the catalog of "

@@ -157,13 +157,14 @@ def check(loaded: LoadedRecipe) -> Checked:
 
 def build(ref: str, target: str | None, out: Path | None, overrides: tuple = (), strict: bool = False):
     """Load, validate, check, plan, render and write one recipe; returns (bundle dir, warnings)."""
+    from .codes import ERROR
     from .errors import CheckFailed
     from .render import render_bundle
     from .write import write_bundle
 
     loaded = load_recipe(ref, overrides)
     checked = check(loaded)
-    errors = [d for d in checked.diagnostics if d.severity == "error" or strict]
+    errors = [d for d in checked.diagnostics if d.severity == ERROR or strict]
     if errors:
         raise CheckFailed(errors)
     recipe = loaded.recipe

@@ -82,7 +82,8 @@ def build_plan(recipe: Recipe, target: Target, *, recipe_path: str, recipe_sha25
     for role, spec, ranks in (("prefill", recipe.prefill, top.prefill), ("decode", recipe.decode, top.decode)):
         for r_index, rank in enumerate(ranks):
             for w in range(spec.workers_per_node):
-                svc = _engine(recipe, place, role, spec, rank, r_index, w, *lmcache_by_rank.get(rank, (None, None)))
+                lmcache, lmcache_port = lmcache_by_rank.get(rank, (None, None))
+                svc = _engine(recipe, place, role, spec, rank, r_index, w, lmcache, lmcache_port)
                 engines[role].append(svc)
                 services.append(svc)
 
@@ -93,9 +94,11 @@ def build_plan(recipe: Recipe, target: Target, *, recipe_path: str, recipe_sha25
     client = _client(recipe, router)
 
     nodes_needed = recipe.prefill.nodes + recipe.decode.nodes
+    ports = PortPlan(tuple(p for s in services for p in s.ports))
     nodes = tuple(_node_plan(index, place.label(index, top.prefill, top.decode),
                              [s for s in services if s.node == index], [s for s in services if s.node != index],
-                             client if client is not None and client.node == index else None)
+                             client if client is not None and client.node == index else None,
+                             ports.of_node(index))
                   for index in range(place.node_count(nodes_needed)))
     return Plan(
         peer_addresses=place.peers(),
@@ -103,7 +106,7 @@ def build_plan(recipe: Recipe, target: Target, *, recipe_path: str, recipe_sha25
         target=target, nodes=nodes, services=tuple(services), tunables=_tunables(recipe, place),
         router_url=router_url, client=client, nodes_needed=nodes_needed,
         sbatch=place.directives(nodes_needed), version=version,
-        ports=PortPlan(tuple(p for s in services for p in s.ports)), files=place.files)
+        ports=ports, files=place.files)
 
 
 def _lmcache(recipe: Recipe, place: Placement, i: int, rank: int) -> tuple[Service, int]:
@@ -146,7 +149,8 @@ def _engine(recipe: Recipe, place: Placement, role: str, spec: RoleSpec, rank: i
     positional = eng.model_arg == "positional"
     argv += [recipe.model.path] if positional else ["--model", recipe.model.path]
     argv += ["--host", place.bind_host(rank), "--port", str(port)]
-    sources = {flag: owned_source(flag, role) for flag in ("--model", "--host", "--port", "--tensor-parallel-size")}
+    sources = {flag: owned_source(flag, role)
+               for flag in ("--model", "--host", "--port", "--tensor-parallel-size")}
     if recipe.model.served_name:
         argv += ["--served-model-name", recipe.model.served_name]
         sources["--served-model-name"] = owned_source("--served-model-name", role)
@@ -242,7 +246,7 @@ def _client(recipe: Recipe, router: Service) -> Service | None:
 
 
 def _node_plan(index: int, label: str, local: list[Service], remote: list[Service],
-               client: Service | None) -> NodePlan:
+               client: Service | None, ports: tuple) -> NodePlan:
     """One node's services, the order of its work (schedule.py), and the commands it needs."""
     steps = order_steps(index, local, remote, client)
     users: dict[str, list[str]] = {"curl": ["health probes"], "setsid": ["start_service"]}
@@ -252,7 +256,7 @@ def _node_plan(index: int, label: str, local: list[Service], remote: list[Servic
     commands = sorted(users)
     return NodePlan(index=index, label=label, services=tuple(local), remote=tuple(remote),
                     steps=tuple(steps), commands=tuple(commands),
-                    ports=tuple(p for s in local for p in s.ports),
+                    ports=ports,
                     needs=tuple((c, ", ".join(users[c])) for c in commands))
 
 

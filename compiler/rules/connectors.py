@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import functools
 
+from ..codes import WARNING
 from ..engine_args import OWNED_ENGINE_FLAGS, PD_MODES, connector_tree, flag_name
 from ..validate import KVTransfer, Recipe
 from .registry import Finding, document_rule, rule
@@ -65,7 +66,7 @@ def unknown_connector(ctx):
                 yield Finding(keypath + ("connector",), f"no connector registry known for "
                               f"{eng.package} {eng.version}: '{kv.connector}' is not checked",
                               "add an engine catalog (tools/catalog/dump.py) for this version",
-                              severity="warning")
+                              severity=WARNING)
                 return
             if kv.connector in known:
                 continue

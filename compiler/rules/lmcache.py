@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+from ..codes import WARNING
 from ..engine_args import LMCACHE_CONNECTOR, PD_MODES, flag_name
 from .registry import Finding, rule
 from .connectors import SIDES, connectors
@@ -146,7 +147,7 @@ def l1_exceeds_dram(ctx):
     elif size > DRAM_WARN_FRACTION * dram:
         yield Finding(("lmcache", "l1-size-gb"), f"L1 of {size:g} GB leaves less than "
                       f"{100 - DRAM_WARN_FRACTION * 100:.0f}% of the node's {dram} GB for everything "
-                      "else", severity="warning")
+                      "else", severity=WARNING)
 
 
 @rule("RC707")
