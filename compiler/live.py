@@ -3,8 +3,9 @@
 Takes loaded recipes with their Plans and the python of a venv where the engines import
 (tools/engines/setup-venv.sh; $RECIPEC_ENGINES_VENV/bin/python by default); gives Diagnostics
 where the real parser and the catalog disagree about an argv (RC810: the catalog is stale or
-wrong), and a warning where the installed version is not the one the recipe pins, so no live verdict exists for it (RC811).
-The parsers run in one subprocess (compiler/live_worker.py); importing vLLM there takes ~15 s.
+wrong), and a warning where the installed version is not the one the recipe pins, so no live
+verdict exists for it (RC811). The parsers run in one subprocess (compiler/live_worker.py);
+importing vLLM there takes ~15 s.
 """
 
 from __future__ import annotations
