@@ -30,8 +30,7 @@ class Code:
     scope: Scope
 
 
-def _code(code: str, name: str, scope: Scope, severity: Severity = ERROR, summary: str = "",
-          hint: str = "") -> Code:
+def _code(code: str, name: str, scope: Scope, severity: Severity, summary: str, hint: str) -> Code:
     return Code(code, name, summary, hint, severity, scope)
 
 
