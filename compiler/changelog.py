@@ -13,9 +13,8 @@ import re
 from pathlib import Path
 
 from .diagnostics import Diagnostic
-from .errors import LoadError, Position, RecipecError
+from .errors import LoadError, Position, RecipecError, ValidationError
 from .load import Document, load_text, read_text
-from .rules import document
 
 # A changelog is appended to for years (InferenceX's is ~400 KB): its limits are a recipe's x 16.
 MAX_BYTES = 16 * 1024 * 1024
@@ -24,20 +23,6 @@ MAX_NODES = 2_000_000
 
 _PR_LINK = re.compile(r"^https://github\.com/([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+)/pull/([1-9][0-9]*)$")
 _PLACEHOLDER = re.compile(r"^(x+|tbd|todo|tba|n/?a|none|null|pending|\?+|-+|#?0*)$", re.I)
-
-document("RC501", "changelog-no-final-newline", "the changelog does not end with a newline",
-         "add a final newline", scope="changelog")
-document("RC502", "changelog-tab", "the changelog contains a tab character", "indent with spaces",
-         scope="changelog")
-document("RC503", "changelog-cr", "the changelog contains a carriage return", "use LF line endings",
-         scope="changelog")
-document("RC504", "changelog-nul", "the changelog contains a NUL character", "remove it",
-         scope="changelog")
-document("RC510", "pr-link-not-canonical",
-         "pr-link is not https://github.com/OWNER/REPO/pull/N of the project's repository",
-         "link the pull request itself, e.g. https://github.com/OWNER/REPO/pull/123", scope="changelog")
-document("RC511", "unknown-config-key", "a new changelog entry names a config key no recipe has",
-         "use the config-key of a recipe under recipes/ (globs allowed)", scope="changelog")
 
 
 def hygiene(text: str, display: str) -> list[Diagnostic]:
@@ -77,7 +62,7 @@ def pr_link_findings(link: str, repository: str | None) -> list[str]:
 
 def load_changelog(path: Path, display: str) -> tuple[list[Diagnostic], Document | None, list | None]:
     """Hygiene findings, the loaded document and the validated entries (None where it failed)."""
-    from .validate import ValidationError, validate
+    from .validate import validate
 
     try:
         text = read_text(path, display, max_bytes=MAX_BYTES)

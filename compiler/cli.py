@@ -20,6 +20,7 @@ os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 from . import __version__  # noqa: E402
 from .errors import CheckFailed, RecipecError  # noqa: E402
+from .placement import TARGETS  # noqa: E402
 
 
 def _fail(exc: RecipecError) -> None:
@@ -39,7 +40,7 @@ def main() -> None:
 @click.argument("recipe")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Bundle directory (default: build/RECIPE/TARGET).")
-@click.option("--target", type=click.Choice(["slurm", "local"]), default=None,
+@click.option("--target", type=click.Choice(list(TARGETS)), default=None,
               help="Where the bundle runs (default: the recipe's target).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
               help="Override a recipe value before validation (value parsed as YAML). Repeatable.")

@@ -11,9 +11,9 @@ pydantic's Python layer and building the schema (~90 ms, half a build; docs/perf
 Validated objects are Records: one small frozen class per model, with the model's field names as
 attributes (all that plan and the rules read), in place of the BaseModel subclasses.
 
-The cache key is the bytes of model.py, constraints.py and this file, the pydantic and
-pydantic-core versions and Python's: a change to any of them compiles again. A damaged entry is
-compiled again too; RECIPEC_NO_CACHE=1 compiles every run.
+The cache key is the bytes of model.py, constraints.py, placement/__init__.py (the targets) and
+this file, the pydantic and pydantic-core versions and Python's: a change to any of them compiles
+again. A damaged entry is compiled again too; RECIPEC_NO_CACHE=1 compiles every run.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import sys
 from typing import Any
 
 ROOTS = {"recipe": "Recipe", "changelog": "Changelog"}
-_SOURCES = ("model.py", "constraints.py", "compiled.py")
+_SOURCES = ("model.py", "constraints.py", "compiled.py", "placement/__init__.py")  # the last: model's Target
 # Modules whose functions a compiled schema may name: the constraints, and default factories.
 _CALLABLE_MODULES = (f"{__package__}.constraints", "builtins")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .codes import ERROR, WARNING, Severity
 from .errors import Position
 
 
@@ -13,11 +14,11 @@ class Diagnostic:
     code: str
     message: str
     hint: str | None = field(default=None, compare=False)
-    severity: str = field(default="error", compare=False)  # "error" | "warning"
+    severity: Severity = field(default=ERROR, compare=False)
 
     def format(self) -> str:
         text = f"{self.position}: {self.code} {self.message}"
-        if self.severity == "warning":
+        if self.severity == WARNING:
             text = f"{self.position}: {self.code} warning: {self.message}"
         return f"{text} ({self.hint})" if self.hint else text
 

@@ -1,16 +1,17 @@
-"""How recipe values become engine command-line words: flags from an args mapping, and the
---kv-transfer-config from the structured kv-transfer section; and the connector names recipec knows.
+"""How recipe values become engine command-line words: flags from an args mapping, the flags
+recipec owns (written from structured keys), and the --kv-transfer-config from the kv-transfer
+section; the connector names recipec knows and the one walk over a connector tree.
 
-Part of plan (which calls it), and shared with the rules that reason about connectors.
+Part of plan (which calls it), and the one home of these facts for the rules that reason about
+flags and connectors.
 """
 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any, Iterator
 
-if TYPE_CHECKING:  # at run time a compiled Record (compiled.py), not a pydantic model
-    from .model import KVTransfer
+from .validate import KVTransfer
 
 LMCACHE_CONNECTOR = "LMCacheMPConnector"
 MOONCAKE_CONNECTOR = "MooncakeConnector"
@@ -18,6 +19,32 @@ MOONCAKE_CONNECTOR = "MooncakeConnector"
 PD_MODES = {"MooncakeConnector": "mooncake", "NixlConnector": "nixl", "NixlPullConnector": "nixl",
             "NixlPushConnector": "nixl", "MoRIIOConnector": "moriio"}
 NIXL_CONNECTORS = tuple(c for c, mode in PD_MODES.items() if mode == "nixl")
+
+ROLE = "{role}"  # in a key path below: the engine's own section, prefill or decode
+# Engine flags recipec writes itself from structured keys: the recipe key each is reported at, and
+# why args may not set it (RC202).
+OWNED_ENGINE_FLAGS = {
+    "--host": ((ROLE, "port"), "set by recipec from the target"),
+    "--port": ((ROLE, "port"), "set per worker from prefill.port / decode.port"),
+    "--tensor-parallel-size": ((ROLE, "tensor-parallel-size"), "set from tensor-parallel-size"),
+    "--kv-transfer-config": ((ROLE, "kv-transfer"), "generated from kv-transfer"),
+    "--model": (("model", "path"), "set from model.path"),
+    "--served-model-name": (("model", "served-name"), "set from model.served-name"),
+}
+# --kv-transfer-config keys -> the kv-transfer keys kv_transfer_config() writes them from.
+KV_CONFIG_KEYS = {"kv_connector": "connector", "kv_role": "role", "kv_connector_module_path": "module-path",
+                  "kv_load_failure_policy": "load-failure-policy", "kv_connector_extra_config": "extra-config"}
+
+
+def owned_source(flag: str, role: str) -> tuple:
+    """The recipe key path an owned engine flag of a prefill or decode engine comes from."""
+    return tuple(role if k == ROLE else k for k in OWNED_ENGINE_FLAGS[flag][0])
+
+
+def flag_name(key: str) -> str:
+    """The canonical name of a flag written in args, either spelling: `max_num_seqs` and
+    `--max-num-seqs` are both --max-num-seqs (how the engines' parsers read them)."""
+    return "--" + key.lstrip("-").replace("_", "-")
 
 
 def fmt(value: Any) -> str:
@@ -60,11 +87,18 @@ def sourced_flags(args: dict, keypath: tuple, sources: dict) -> list[str]:
     return out
 
 
+def connector_tree(kv: KVTransfer | None, keypath: tuple = ()) -> Iterator[tuple[KVTransfer, tuple]]:
+    """A connector and its MultiConnector children, depth first, each with its key path."""
+    if kv is None:
+        return
+    yield kv, keypath
+    for i, child in enumerate(kv.connectors):
+        yield from connector_tree(child, keypath + ("connectors", i))
+
+
 def connectors_of(kv: KVTransfer | None) -> list[KVTransfer]:
     """The connector and, for a MultiConnector, its children (depth first)."""
-    if kv is None:
-        return []
-    return [kv] + [c for child in kv.connectors for c in connectors_of(child)]
+    return [c for c, _ in connector_tree(kv)]
 
 
 def uses(kv: KVTransfer | None, connector: str | tuple) -> bool:

@@ -56,10 +56,6 @@ class LoadError(RecipecError):
     """The file is not a readable recipe: not UTF-8, not YAML, duplicate keys, too large."""
 
 
-class ValidationError(RecipecError):
-    """The recipe does not fit the model: wrong type, unknown key, missing field."""
-
-
 class CheckFailed(RecipecError):
     """One or more rules reported errors; ``diagnostics`` holds them all, sorted."""
 
@@ -72,5 +68,18 @@ class CheckFailed(RecipecError):
         return "\n".join(d.format() for d in self.diagnostics)
 
 
+class ValidationError(CheckFailed):
+    """The document does not fit the model (wrong type, unknown key, missing field): one
+    diagnostic per place, in ``diagnostics``."""
+
+
 class WriteError(RecipecError):
     """The bundle could not be written where asked (output path is a symlink, a file, not writable)."""
+
+
+class CatalogNotFound(KeyError):
+    """No engine catalog was generated for this package and version (catalog/; the flag rules
+    report it as RC806, never abort on it)."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0])

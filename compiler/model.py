@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints, model_validator
 
 from .constraints import append_only_alone
+from .placement import DEFAULT_TARGET, Target
 
 
 def _kebab(name: str) -> str:
@@ -170,7 +171,7 @@ class Recipe(Model):
     config_key: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=128)]
     description: NonEmpty
     image: NonEmpty = Field(description="Container image, pinned by tag or digest.")
-    target: Literal["slurm", "local"] = Field("slurm", description="Default bundle target (--target wins).")
+    target: Target = Field(DEFAULT_TARGET, description="Default bundle target (--target wins).")
     model: ModelSpec
     engine: EngineSpec
     cluster: ClusterSpec

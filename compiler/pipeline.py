@@ -1,8 +1,10 @@
-"""The stages wired together: recipe reference -> checked Recipe -> Plan -> files -> bundle.
+"""The stages wired together: recipe reference -> checked Recipe -> Plans -> files -> bundle.
 
 Each stage lives in its own module; this one only resolves names, applies --set overrides to the
 loaded data (before validation, so overridden values are validated like any other), and runs them
-in order.
+in order: load, validate, recipe rules, plan (once per target), plan rules, render, write. Stages
+return their diagnostics; an exception aborts (a file that cannot be read, a recipe that does not
+validate, a failed check in build).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
@@ -19,6 +22,10 @@ from . import __version__
 from .config import project_config
 from .errors import Position, UsageError
 from .load import Document, load_text, read_text
+
+if TYPE_CHECKING:
+    from .diagnostics import Diagnostic
+    from .plan_types import Plan
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -30,7 +37,7 @@ class LoadedRecipe:
     display: str
     sha256: str
     doc: Document
-    recipe: object  # model.Recipe
+    recipe: object  # validate.Recipe
     overrides: tuple
 
 
@@ -102,6 +109,9 @@ def apply_overrides(doc: Document, overrides: tuple) -> None:
 
 
 def load_recipe(ref: str, overrides: tuple = ()) -> LoadedRecipe:
+    """Load and validate; ValidationError (the schema's diagnostics, explained by the document
+    rules where they can) when the recipe does not fit the model."""
+    from .errors import ValidationError
     from .validate import validate_recipe
 
     path, display = resolve_recipe(ref)
@@ -109,32 +119,56 @@ def load_recipe(ref: str, overrides: tuple = ()) -> LoadedRecipe:
     doc = load_text(text, display)
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()  # the bytes compiled (strict UTF-8), read once
     apply_overrides(doc, overrides)
-    recipe = validate_recipe(doc)
+    try:
+        recipe = validate_recipe(doc)
+    except ValidationError as exc:
+        from .rules import explain
+
+        raise ValidationError(explain(doc, exc.diagnostics)) from None
     return LoadedRecipe(path, display, digest, doc, recipe, tuple(overrides))
 
 
-def check(loaded: LoadedRecipe):
-    from .rules import check_recipe
+@dataclass(frozen=True)
+class Checked:
+    """A recipe's diagnostics from every rule, and the Plans the plan rules read (the ones built)."""
 
-    return check_recipe(loaded.recipe, loaded.doc, project_config(loaded.path.parent))
+    diagnostics: list[Diagnostic]
+    plans: dict[str, Plan]  # target -> its Plan, every target of placement.TARGETS
+
+
+def plan_all(loaded: LoadedRecipe) -> dict[str, Plan]:
+    """The Plan of every target, each built once (the plan rules check them all; build renders one)."""
+    from .placement import TARGETS
+    from .plan import build_plan
+
+    return {target: build_plan(loaded.recipe, target, recipe_path=loaded.display, recipe_sha256=loaded.sha256,
+                               overrides=loaded.overrides, version=__version__) for target in TARGETS}
+
+
+def check(loaded: LoadedRecipe) -> Checked:
+    """Recipe rules, plan, plan rules."""
+    from .rules import check_plans, check_recipe
+
+    diagnostics = check_recipe(loaded.recipe, loaded.doc, project_config(loaded.path.parent))
+    plans = plan_all(loaded)
+    diagnostics += check_plans(plans.values(), loaded.doc)
+    return Checked(sorted(set(diagnostics)), plans)
 
 
 def build(ref: str, target: str | None, out: Path | None, overrides: tuple = (), strict: bool = False):
     """Load, validate, check, plan, render and write one recipe; returns (bundle dir, warnings)."""
+    from .codes import ERROR
     from .errors import CheckFailed
-    from .plan import build_plan
     from .render import render_bundle
     from .write import write_bundle
 
     loaded = load_recipe(ref, overrides)
-    diagnostics = check(loaded)
-    errors = [d for d in diagnostics if d.severity == "error" or strict]
+    checked = check(loaded)
+    errors = [d for d in checked.diagnostics if d.severity == ERROR or strict]
     if errors:
         raise CheckFailed(errors)
     recipe = loaded.recipe
     target = target or recipe.target
-    plan = build_plan(recipe, target, recipe_path=loaded.display, recipe_sha256=loaded.sha256,
-                      overrides=loaded.overrides, version=__version__)
-    files = render_bundle(plan)
+    files = render_bundle(checked.plans[target])
     out = out or Path("build") / recipe.name / target
-    return write_bundle(files, out), [d for d in diagnostics if d not in errors]
+    return write_bundle(files, out), [d for d in checked.diagnostics if d not in errors]

@@ -21,11 +21,6 @@ _DQ_SAFE = re.compile(r"^[A-Za-z0-9_./:@%+,=\- ]*$")
 _BARE_SAFE = re.compile(r"^[A-Za-z0-9_./:@%+,=-]+$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
-BUNDLE_FILES = {
-    "local": ("launch.sh", "lib.sh", "README.md"),
-    "slurm": ("launch.sh", "node.sh", "lib.sh", "README.md"),
-}
-
 
 def _quote(text: str) -> str:
     """A literal for bash, on one line: single quotes, or $'...' when it holds control characters
@@ -127,8 +122,7 @@ def render_bundle(plan: Plan, templates_dir: Path = TEMPLATES_DIR) -> dict[str, 
         by_name["client"] = plan.client
     context = {"plan": plan, "recipe": plan.recipe, "svc": by_name, "header": _header(plan)}
     files = {}
-    for name in BUNDLE_FILES[plan.target]:
-        template = f"{plan.target}/{name}.j2" if name in ("launch.sh", "node.sh") else f"{name}.j2"
+    for name, template in plan.files:  # which files, from which templates: the placement's
         files[name] = env.get_template(template).render(context)
     files["bundle.json"] = json.dumps(manifest(plan), indent=2, sort_keys=True) + "\n"
     return files

@@ -9,24 +9,10 @@ next service lacks, so nothing waits longer than it must.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .plan import Service
+from .plan_types import Service, Step
 
 
-@dataclass(frozen=True)
-class Step:
-    """One block of a node script: preflight | start | watch | wait | client | serve | serve_while_up."""
-
-    kind: str
-    services: tuple = ()
-    why: str = ""
-
-
-def order_steps(rank: int, local: list["Service"], remote: list["Service"],
-                client: "Service | None") -> tuple:
+def order_steps(rank: int, local: list[Service], remote: list[Service], client: Service | None) -> tuple:
     local_names = {s.name for s in local}
     remote_by_name = {s.name: s for s in remote}
     steps: list[Step] = [Step("preflight", tuple(s.name for s in local),

@@ -3,25 +3,30 @@
 pydantic does the typing (the models of model.py, compiled once: compiled.py); this module only
 translates its error locations back to positions in the YAML (via the Document's position map) and
 its messages into a recipe author's words.
+
+It also names the types of what it gives (Recipe, RoleSpec, ...): later stages import them from
+here and read their attributes, whatever class validation makes them of.
 """
 
 from __future__ import annotations
 
 import difflib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic_core import ValidationError as CoreValidationError
 
-from .compiled import known_keys, validator
+from .compiled import known_keys, record_class, validator
 from .diagnostics import Diagnostic
-from .errors import CheckFailed
+from .errors import ValidationError
 from .load import Document
 
 SCHEMA_CODE = "RC100"
 
-
-class ValidationError(CheckFailed):
-    """The document does not fit the model."""
+if TYPE_CHECKING:  # the models, for the fields a type checker sees
+    from .model import ChangelogEntry, ClientSpec, KVTransfer, LMCacheSpec, Recipe, RoleSpec, RouterSpec
+else:  # the classes validated values have at run time: compiled.py's Records, the same fields
+    ChangelogEntry, ClientSpec, KVTransfer, LMCacheSpec, Recipe, RoleSpec, RouterSpec = map(record_class, (
+        "ChangelogEntry", "ClientSpec", "KVTransfer", "LMCacheSpec", "Recipe", "RoleSpec", "RouterSpec"))
 
 
 def validate(doc: Document, model: str):
@@ -32,20 +37,9 @@ def validate(doc: Document, model: str):
         raise ValidationError(_diagnostics(doc, model, exc)) from None
 
 
-def validate_recipe(doc: Document):
-    """The Recipe of a loaded document. When it does not validate, rules over the raw data
-    (rules.document_rule) may explain a key better than the schema can: their diagnostic replaces
-    the generic one at the same position."""
-    from .rules import check_document
-
-    try:
-        return validate(doc, "recipe")
-    except ValidationError as exc:
-        coded = check_document(doc)
-        if not coded:
-            raise
-        taken = {d.position for d in coded}
-        raise ValidationError(coded + [d for d in exc.diagnostics if d.position not in taken]) from None
+def validate_recipe(doc: Document) -> Recipe:
+    """The Recipe of a loaded document, or ValidationError with the schema's diagnostics."""
+    return validate(doc, "recipe")
 
 
 def _diagnostics(doc: Document, model: str, exc: CoreValidationError):

@@ -58,3 +58,25 @@ def test_each_flag_names_the_recipe_key_that_wrote_it():
     assert by_name["router"]["--prefill"] == ("prefill", "port")
     decode = next(s for s in plan.services if s.name == "decode-0")
     assert decode.argv[decode.argv.index("--max-num-seqs") + 1] == "64"
+
+
+def test_a_build_plans_once_per_target(monkeypatch, tmp_path):
+    """`recipec build kimik2.5` plans each target once: the plan rules read those Plans, and the
+    build renders the one of its target (no rule plans on its own: test_architecture.py)."""
+    from click.testing import CliRunner
+
+    from recipec import placement, plan
+    from recipec.cli import main
+
+    calls = []
+    real = plan.build_plan
+
+    def counting(recipe, target, **kwargs):
+        calls.append(target)
+        return real(recipe, target, **kwargs)
+
+    monkeypatch.setattr(plan, "build_plan", counting)
+    result = CliRunner().invoke(main, ["build", "kimik2.5", "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert sorted(calls) == sorted(placement.TARGETS)
+    assert (tmp_path / "out" / "node.sh").is_file()  # the recipe's own target, slurm, was rendered

@@ -49,12 +49,23 @@ def test_fixture_reports_exactly_its_expectation(path, linted):
 def test_every_rule_has_a_failing_and_a_passing_fixture():
     from recipec.rules import all_rules
 
-    codes = [r.code for r in all_rules() if r.scope in ("recipe", "document")]
+    codes = [r.code for r in all_rules() if r.scope in ("recipe", "document", "plan")]
     assert len(codes) >= 20
     for code in codes:
         assert (FIXTURES / code / "pass.yaml").is_file(), code
         assert list((FIXTURES / code).glob("fail*.yaml")), code
     assert sorted(p.name for p in FIXTURES.iterdir()) == sorted(codes)
+
+
+def test_every_rule_code_has_a_check_and_every_check_a_code():
+    """The code table and the registered checks agree: a recipe, plan or document code without a
+    check would be listed by `recipec rules` and never reported."""
+    from recipec.codes import CODES
+    from recipec.rules import CHECKS, _load_rule_modules
+
+    _load_rule_modules()
+    checked = {code for check in CHECKS for code in check.codes}
+    assert checked == {c for c, info in CODES.items() if info.scope in ("recipe", "plan", "document")}
 
 
 def test_text_output_is_path_line_col_code_message_hint_sorted():

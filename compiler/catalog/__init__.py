@@ -12,15 +12,10 @@ import json
 from importlib import resources
 from typing import Any
 
+from ..errors import CatalogNotFound
+
 # Short names people type for packages whose distribution name is longer.
 ALIASES = {"mooncake": "mooncake-transfer-engine"}
-
-
-class CatalogNotFound(KeyError):
-    """No catalog was generated for this engine and version."""
-
-    def __str__(self) -> str:  # KeyError would repr() the message
-        return str(self.args[0])
 
 
 def _data_dir() -> Any:

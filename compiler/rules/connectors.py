@@ -4,23 +4,11 @@ from __future__ import annotations
 
 import difflib
 import functools
-from typing import TYPE_CHECKING, Iterator
 
-from ..engine_args import PD_MODES
-from . import Finding, document_rule, rule
-
-if TYPE_CHECKING:  # at run time a compiled Record (compiled.py), not a pydantic model
-    from ..model import KVTransfer
-
-# Flags the plan sets itself from structured fields; setting them in args would contradict it.
-PLAN_OWNED_FLAGS = {
-    "host": "set by recipec from the target",
-    "port": "set per worker from prefill.port / decode.port",
-    "tensor-parallel-size": "set from tensor-parallel-size",
-    "kv-transfer-config": "generated from kv-transfer",
-    "model": "set from model.path",
-    "served-model-name": "set from model.served-name",
-}
+from ..codes import WARNING
+from ..engine_args import OWNED_ENGINE_FLAGS, PD_MODES, connector_tree, flag_name
+from ..validate import KVTransfer, Recipe
+from .registry import Finding, document_rule, rule
 
 # Renamed or removed connectors, so the message can say what to use instead.
 GONE_CONNECTORS = {
@@ -35,20 +23,12 @@ SIDE_ROLES = {"prefill": ("kv_producer", "kv_both"), "decode": ("kv_consumer", "
 SIDES = ("prefill", "decode")
 
 
-def tree(kv: KVTransfer | None, keypath: tuple) -> Iterator[tuple[KVTransfer, tuple]]:
-    """A connector and its MultiConnector children, depth first, each with its key path."""
-    if kv is None:
-        return
-    yield kv, keypath
-    for i, child in enumerate(kv.connectors):
-        yield from tree(child, keypath + ("connectors", i))
+def connectors(recipe: Recipe, side: str) -> list[tuple[KVTransfer, tuple]]:
+    """Every connector of a side's kv-transfer, with its key path."""
+    return list(connector_tree(getattr(recipe, side).kv_transfer, (side, "kv-transfer")))
 
 
-def connectors(recipe, side: str) -> list[tuple[KVTransfer, tuple]]:
-    return list(tree(getattr(recipe, side).kv_transfer, (side, "kv-transfer")))
-
-
-def pd_connectors(recipe, side: str) -> list[tuple[KVTransfer, tuple]]:
+def pd_connectors(recipe: Recipe, side: str) -> list[tuple[KVTransfer, tuple]]:
     return [(c, kp) for c, kp in connectors(recipe, side) if c.connector in PD_MODES]
 
 
@@ -63,20 +43,18 @@ def known_connectors(package: str, version: str) -> frozenset | None:
         return None
 
 
-@rule("RC202", "flag-owned-by-recipec", "an engine flag in args is one recipec sets from other keys",
-      "remove it from args and set the structured key instead")
+@rule("RC202")
 def flag_owned(ctx):
     r = ctx.recipe
     for keypath, args in ((("engine", "args"), r.engine.args), (("prefill", "args"), r.prefill.args),
                           (("decode", "args"), r.decode.args)):
         for key in args:
-            name = key.lstrip("-").replace("_", "-")
-            if name in PLAN_OWNED_FLAGS:
-                yield Finding(keypath + (key,), f"--{name} is {PLAN_OWNED_FLAGS[name]}")
+            flag = flag_name(key)
+            if flag in OWNED_ENGINE_FLAGS:
+                yield Finding(keypath + (key,), f"{flag} is {OWNED_ENGINE_FLAGS[flag][1]}")
 
 
-@rule("RC601", "unknown-connector", "a kv-transfer connector is not in the pinned engine's registry",
-      "use a connector the pinned vLLM registers, or set module-path for an out-of-tree class")
+@rule("RC601")
 def unknown_connector(ctx):
     eng = ctx.recipe.engine
     known = known_connectors(eng.package, eng.version)
@@ -88,7 +66,7 @@ def unknown_connector(ctx):
                 yield Finding(keypath + ("connector",), f"no connector registry known for "
                               f"{eng.package} {eng.version}: '{kv.connector}' is not checked",
                               "add an engine catalog (tools/catalog/dump.py) for this version",
-                              severity="warning")
+                              severity=WARNING)
                 return
             if kv.connector in known:
                 continue
@@ -99,9 +77,7 @@ def unknown_connector(ctx):
                           f"{eng.package} {eng.version}" + (f" ({why})" if why else ""), hint)
 
 
-@document_rule("RC602", "legacy-kv-transfer-key", "a kv-transfer mapping uses a KVTransferConfig key "
-               "vLLM removed (kv_rank, kv_parallel_size, kv_ip, kv_buffer_size)",
-               "delete it: vLLM's V1 connectors rank and address their peers themselves")
+@document_rule("RC602")
 def legacy_kv_keys(doc):
     data = doc.data if isinstance(doc.data, dict) else {}
     for side in SIDES:
@@ -123,9 +99,7 @@ def _legacy_keys(kv, keypath: tuple):
             yield from _legacy_keys(child, keypath + ("connectors", i))
 
 
-@rule("RC603", "kv-role-wrong-side", "a connector's role does not fit its side (prefill: kv_producer "
-      "or kv_both; decode: kv_consumer or kv_both)",
-      "prefill connectors produce KV, decode connectors consume it")
+@rule("RC603")
 def role_wrong_side(ctx):
     for side in SIDES:
         for kv, keypath in connectors(ctx.recipe, side):
@@ -134,8 +108,7 @@ def role_wrong_side(ctx):
                               f"{side} takes {' or '.join(SIDE_ROLES[side])}")
 
 
-@rule("RC604", "nixl-kv-both", "a NIXL connector has role kv_both (deprecated)",
-      "use kv_producer on prefill and kv_consumer on decode", severity="warning")
+@rule("RC604")
 def nixl_kv_both(ctx):
     for side in SIDES:
         for kv, keypath in connectors(ctx.recipe, side):
@@ -143,9 +116,7 @@ def nixl_kv_both(ctx):
                 yield Finding(keypath + ("role",), f"{kv.connector} with kv_both is deprecated in vLLM")
 
 
-@rule("RC605", "multiconnector-children", "a MultiConnector has no children, or a connector that is "
-      "not a MultiConnector has some",
-      "list the children under connectors: of a MultiConnector only")
+@rule("RC605")
 def multiconnector_children(ctx):
     for side in SIDES:
         for kv, keypath in connectors(ctx.recipe, side):
@@ -156,8 +127,7 @@ def multiconnector_children(ctx):
                               "only a MultiConnector does")
 
 
-@rule("RC606", "mooncake-rdma-device", "a MooncakeConnector uses RDMA (the default) without device_name",
-      "set extra-config device_name (e.g. mlx5_0,mlx5_1), or mooncake_protocol: tcp")
+@rule("RC606")
 def mooncake_rdma_device(ctx):
     for side in SIDES:
         for kv, keypath in connectors(ctx.recipe, side):
@@ -172,8 +142,7 @@ def mooncake_rdma_device(ctx):
                               "device names in extra-config device_name")
 
 
-@rule("RC607", "pd-connector-mismatch", "prefill and decode do not share one KV transfer connector",
-      "use the same PD connector (Mooncake, NIXL or MoRIIO) on both sides")
+@rule("RC607")
 def pd_mismatch(ctx):
     p = {PD_MODES[c.connector]: (c, kp) for c, kp in pd_connectors(ctx.recipe, "prefill")}
     d = {PD_MODES[c.connector]: (c, kp) for c, kp in pd_connectors(ctx.recipe, "decode")}
@@ -194,9 +163,7 @@ def pd_mismatch(ctx):
                       "no PD connector to send it")
 
 
-@rule("RC608", "router-kv-connector", "the router's kv-connector does not match the engines' PD "
-      "connector (Mooncake: mooncake, NIXL: nixl, MoRIIO: moriio)",
-      "set router.kv-connector to the engines' connector, or leave it unset when they use none")
+@rule("RC608")
 def router_mismatch(ctx):
     modes = {PD_MODES[c.connector]: c.connector for side in SIDES
              for c, _ in pd_connectors(ctx.recipe, side)}

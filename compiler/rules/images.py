@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from . import Finding, rule
+from .registry import Finding, rule
 
 _DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 
@@ -26,8 +26,7 @@ def _tag(image: str) -> str | None:
     return last.split(":", 1)[1] if ":" in last else ""
 
 
-@rule("RC301", "image-unpinned", "the container image has no tag, or a moving one like latest",
-      "pin a release tag (e.g. :v0.33.0) or a digest (@sha256:...)")
+@rule("RC301")
 def image_unpinned(ctx):
     tag = _tag(ctx.recipe.image)
     if tag is None:
@@ -38,8 +37,7 @@ def image_unpinned(ctx):
         yield Finding(("image",), f"image '{ctx.recipe.image}' uses the moving tag '{tag}'")
 
 
-@rule("RC302", "image-not-allowed", "the container image is not from an allowed public registry/org",
-      "use a public image from [tool.recipec] image-allow-list in pyproject.toml")
+@rule("RC302")
 def image_not_allowed(ctx):
     full = _normalise(ctx.recipe.image)
     allowed = ctx.config.image_allow_list

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 
-from . import Finding, rule
-from ..engine_args import LMCACHE_CONNECTOR, PD_MODES
+from ..codes import WARNING
+from ..engine_args import LMCACHE_CONNECTOR, PD_MODES, flag_name
+from .registry import Finding, rule
 from .connectors import SIDES, connectors
 
 SERVER_DEFAULT_HASH = "blake3"  # lmcache server --hash-algorithm default, and the connector's
@@ -39,7 +40,7 @@ def _mp_connectors(recipe, side: str):
 def _server_arg(lm, name: str):
     """A server flag given through lmcache.args (either spelling), or None."""
     for key, value in lm.args.items():
-        if key.lstrip("-").replace("_", "-") == name:
+        if flag_name(key) == "--" + name:
             return value
     return None
 
@@ -48,8 +49,7 @@ def _same_host(a: str, b: str) -> bool:
     return a == b or (a in LOOPBACK and b in LOOPBACK) or b in ("0.0.0.0", "::")
 
 
-@rule("RC701", "lmcache-server-missing", "an LMCacheMPConnector runs on a role whose nodes have no "
-      "LMCache server", "add the role to lmcache.roles (or add an lmcache section)")
+@rule("RC701")
 def server_missing(ctx):
     lm = ctx.recipe.lmcache
     for side in SIDES:
@@ -62,9 +62,7 @@ def server_missing(ctx):
                               f"is {lm.roles}: no LMCache server runs on {side} nodes")
 
 
-@rule("RC702", "lmcache-mp-mismatch", "the connector's lmcache.mp.host/port/hash_algorithm/isolated_ipc "
-      "disagree with the LMCache server", "drop the lmcache.mp.* key: recipec fills host and port from "
-      "the lmcache section; set hash-algorithm/isolated-ipc on both sides alike")
+@rule("RC702")
 def mp_mismatch(ctx):
     lm = ctx.recipe.lmcache
     if lm is None:
@@ -99,9 +97,7 @@ def mp_mismatch(ctx):
                               f"{server_isolated} on the server (--isolated-ipc)")
 
 
-@rule("RC703", "lmcache-mp-host-form", "lmcache.mp.host (or lmcache.host) is not a bare host: the "
-      "connector wants scheme + host (tcp://127.0.0.1), the server a host without scheme or port",
-      "write lmcache.mp.host as tcp://HOST and put the port in lmcache.mp.port / lmcache.port")
+@rule("RC703")
 def mp_host_form(ctx):
     for side in SIDES:
         for kv, keypath in _mp_connectors(ctx.recipe, side):
@@ -115,9 +111,7 @@ def mp_host_form(ctx):
                       "(no scheme, no port): the port is lmcache.port")
 
 
-@rule("RC704", "lmcache-on-decode-with-remote-prefill", "decode runs LMCache while receiving KV from "
-      "a remote prefill: the LMCache lookup races the remote KV load",
-      "keep LMCache on prefill only (lmcache.roles: [prefill])", severity="warning")
+@rule("RC704")
 def decode_race(ctx):
     remote = [c for c, _ in connectors(ctx.recipe, "decode") if c.connector in PD_MODES]
     if not remote:
@@ -127,8 +121,7 @@ def decode_race(ctx):
                       "its lookup/retrieve races the remote-prefill KV load")
 
 
-@rule("RC705", "lmcache-l1-incomplete", "the LMCache server lacks l1-size-gb or eviction-policy (it "
-      "refuses to start without both)", "set lmcache.l1-size-gb and lmcache.eviction-policy (e.g. LRU)")
+@rule("RC705")
 def l1_incomplete(ctx):
     lm = ctx.recipe.lmcache
     if lm is None or _server_arg(lm, "l1-manager") is not None:
@@ -141,8 +134,7 @@ def l1_incomplete(ctx):
                       "`lmcache server` exits at start-up without both", at_key=True)
 
 
-@rule("RC706", "lmcache-l1-exceeds-dram", "the LMCache L1 size does not fit the node's DRAM "
-      "(error above it, warning above 90%)", "lower lmcache.l1-size-gb or fix cluster.dram-gb-per-node")
+@rule("RC706")
 def l1_exceeds_dram(ctx):
     lm = ctx.recipe.lmcache
     if lm is None or lm.l1_size_gb is None:
@@ -155,12 +147,10 @@ def l1_exceeds_dram(ctx):
     elif size > DRAM_WARN_FRACTION * dram:
         yield Finding(("lmcache", "l1-size-gb"), f"L1 of {size:g} GB leaves less than "
                       f"{100 - DRAM_WARN_FRACTION * 100:.0f}% of the node's {dram} GB for everything "
-                      "else", severity="warning")
+                      "else", severity=WARNING)
 
 
-@rule("RC707", "lmcache-server-unused", "an LMCache server runs on a role none of whose connectors "
-      "is an LMCacheMPConnector", "drop the role from lmcache.roles, or add the connector",
-      severity="warning")
+@rule("RC707")
 def server_unused(ctx):
     lm = ctx.recipe.lmcache
     if lm is None:
@@ -171,10 +161,7 @@ def server_unused(ctx):
                           f"but no {side} connector uses it")
 
 
-@rule("RC708", "lmcache-transfer-mode", "the connector's LMCache transfer mode is one the server "
-      "does not support (the engine then hangs in start-up)",
-      "set lmcache.supported-transfer-mode: auto, or the connector's lmcache.mp.mp_transfer_mode "
-      "to a mode the server supports; auto means engine_driven on CPU, lmcache_driven on GPUs")
+@rule("RC708")
 def transfer_mode(ctx):
     lm = ctx.recipe.lmcache
     if lm is None:

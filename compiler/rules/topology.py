@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from . import Finding, rule
+from .registry import Finding, rule
 
 
-@rule("RC401", "gpus-exceeded", "tensor-parallel-size x workers-per-node exceeds the GPUs of a node",
-      "lower workers-per-node or tensor-parallel-size, or raise cluster.gpus-per-node")
+@rule("RC401")
 def gpus_exceeded(ctx):
     gpus = ctx.recipe.cluster.gpus_per_node
     for role in ("prefill", "decode"):

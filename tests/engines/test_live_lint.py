@@ -58,7 +58,7 @@ def test_the_default_lint_run_of_ci_passes(engines_python):
 
 def test_a_stale_catalog_is_caught(engines_python, monkeypatch):
     from recipec import live
-    from recipec.pipeline import load_recipe
+    from recipec.pipeline import check, load_recipe
     from recipec.rules import flags
 
     real = flags.catalog_for
@@ -71,7 +71,8 @@ def test_a_stale_catalog_is_caught(engines_python, monkeypatch):
         return catalog, used, why
 
     monkeypatch.setattr(flags, "catalog_for", without_max_num_seqs)
-    report = live.run_live([load_recipe(str(ROOT / "recipes" / "tiny-cpu.yaml"))], engines_python)
+    loaded = load_recipe(str(ROOT / "recipes" / "tiny-cpu.yaml"))
+    report = live.run_live([(loaded, tuple(check(loaded).plans.values()))], engines_python)
     messages = [d.message for d in report.diagnostics if d.code == "RC810"]
     assert len(messages) == 2, report.diagnostics  # prefill-0 and decode-0
     assert all("reports RC801" in m and "--max-num-seqs" in m and "real parser accepts" in m

@@ -1,10 +1,11 @@
 """Reading an argv as an engine's own parser would, from the engine's catalog (no engine needed).
 
-Takes argv words (after the command) and a catalog (compiler/catalog); gives the Problems the
-engine's parser would have with them, each with the rule code that reports it (rules/flags.py). The
-reading follows the catalog's `syntax`: `--flag=value`, vLLM's `_`/`-` equivalence and dotted JSON
-keys, and where argparse would quietly take a misspelling (an abbreviation, a stray value filling a
-free positional) the Problem says so (`parser_accepts`), for `recipec lint --live` to compare.
+Takes argv words (after the command) and a catalog (catalog/__init__.py); gives the Problems the
+engine's parser would have with them, each of a kind (the flag rules, rules/flags.py, report each
+kind under its code; `recipec lint --live` compares them with the real parser). The reading follows
+the catalog's `syntax`: `--flag=value`, vLLM's `_`/`-` equivalence and dotted JSON keys, and where
+argparse would quietly take a misspelling (an abbreviation, a stray value filling a free positional)
+the Problem says so (`parser_accepts`), for `recipec lint --live` to compare.
 """
 
 from __future__ import annotations
@@ -14,15 +15,20 @@ import functools
 import json
 import re
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, Literal
 
+# What is wrong with an argv: a flag the parser lacks; a value after a switch, or one too many; a
+# value missing; a value outside the flag's choices or type; a --kv-transfer-config key or value
+# KVTransferConfig lacks; a requirement across flags (checked after parsing).
+ProblemKind = Literal["unknown-flag", "unexpected-value", "missing-value", "invalid-value",
+                      "kv-transfer-config", "requirement"]
 
 
 @dataclass(frozen=True)
 class Problem:
-    """One thing a catalog says is wrong with one argv: which rule, which flag, what."""
+    """One thing a catalog says is wrong with one argv: what kind, which flag, what."""
 
-    code: str
+    kind: ProblemKind
     flag: str  # the flag word as generated ("" for a word that belongs to no flag)
     message: str
     hint: str | None = None
@@ -35,14 +41,14 @@ def _version_key(version: str) -> tuple:
 
 @functools.lru_cache(maxsize=None)
 def _versions(package: str) -> tuple:
-    from ..catalog import available_catalogs
+    from . import available_catalogs
 
     return tuple(sorted((v for p, v in available_catalogs() if p == package), key=_version_key))
 
 
 def catalog_for(package: str, version: str | None):
     """(catalog, version used, why none) for a package: the pinned version, else the newest."""
-    from ..catalog import CatalogNotFound, load_catalog
+    from . import CatalogNotFound, load_catalog
 
     versions = _versions(package)
     if version is None:
@@ -151,8 +157,8 @@ def read_argv(words: list, catalog: dict, positionals_used: int = 0) -> Iterator
         if len(extra) <= len(free):
             names = [free.pop(0) for _ in extra]
             message += f" (its parser would take it as the positional {', '.join(names)})"
-            return Problem("RC802", flag, message, hint, parser_accepts=True)
-        return Problem("RC802", flag, message, hint)
+            return Problem("unexpected-value", flag, message, hint, parser_accepts=True)
+        return Problem("unexpected-value", flag, message, hint)
 
     i = 0
     while i < len(words):
@@ -173,16 +179,16 @@ def read_argv(words: list, catalog: dict, positionals_used: int = 0) -> Iterator
         if meta is None:
             positive = "--" + name[5:] if name.startswith("--no-") else None
             if positive in flags and not flags[positive].get("takes_value"):
-                yield Problem("RC801", word, f"{positive} cannot be negated in {engine_name(catalog)}: "
+                yield Problem("unknown-flag", word, f"{positive} cannot be negated in {engine_name(catalog)}: "
                               f"false writes {word}, which it does not accept",
                               "leave the key out, or set it to null"), None
             elif (full := _abbreviates(name, flags, syntax)) is not None:
-                yield Problem("RC801", word, f"{word} is not a flag of {engine_name(catalog)} (its parser "
+                yield Problem("unknown-flag", word, f"{word} is not a flag of {engine_name(catalog)} (its parser "
                               f"would take it as an abbreviation of {full})",
                               f"did you mean {full}? Spell it out: an abbreviation changes meaning "
                               "when a new flag shares its prefix", parser_accepts=True), None
             else:
-                yield Problem("RC801", word, f"{word} is not a flag of {engine_name(catalog)}",
+                yield Problem("unknown-flag", word, f"{word} is not a flag of {engine_name(catalog)}",
                               _did_you_mean(name, flags)), None
             continue
         if dotted is not None:  # --json-flag.key VALUE sets one key of the JSON value
@@ -190,11 +196,11 @@ def read_argv(words: list, catalog: dict, positionals_used: int = 0) -> Iterator
             key = dotted.split(".", 1)[0]
             if fields and key not in fields:
                 close = difflib.get_close_matches(key, sorted(fields), n=1)
-                yield Problem("RC805", word, f"{word} sets '{key}', which KVTransferConfig of "
+                yield Problem("kv-transfer-config", word, f"{word} sets '{key}', which KVTransferConfig of "
                               f"{engine_name(catalog)} does not have",
                               f"did you mean '{close[0]}'?" if close else None), None
             elif len(values) != 1:
-                yield Problem("RC803" if not values else "RC802", word,
+                yield Problem("missing-value" if not values else "unexpected-value", word,
                               f"{word} takes one value, got {len(values)}"), None
             continue
         least, most = _arity(meta.get("nargs", 1))
@@ -204,7 +210,7 @@ def read_argv(words: list, catalog: dict, positionals_used: int = 0) -> Iterator
                         "alone, false its --no- form"), values[0]
             continue
         if len(values) < least:
-            yield Problem("RC803", word, f"{word} needs {'a value' if least == 1 else f'{least} values'}"
+            yield Problem("missing-value", word, f"{word} needs {'a value' if least == 1 else f'{least} values'}"
                           f", got {'none' if not values else len(values)}"), None
             continue
         if most is not None and len(values) > most:
@@ -217,7 +223,7 @@ def read_argv(words: list, catalog: dict, positionals_used: int = 0) -> Iterator
                 continue  # filled in at run time (an address)
             why = _bad_value(value, meta)
             if why:
-                yield Problem("RC804", word, f"{word}: {why}"), value
+                yield Problem("invalid-value", word, f"{word}: {why}"), value
 
 
 def engine_name(catalog: dict) -> str:

@@ -1,0 +1,36 @@
+"""The local target: the whole stack on this machine, every address 127.0.0.1.
+
+Every instance of every role shares one machine, so each needs its own ports: a role's ports are
+spread by node and worker from its base.
+"""
+
+from __future__ import annotations
+
+from .base import LOCALHOST, Placement
+
+
+class LocalPlacement(Placement):
+    name = "local"
+    literal_addresses = True
+    files = (("launch.sh", "local/launch.sh.j2"), ("lib.sh", "lib.sh.j2"), ("README.md", "README.md.j2"))
+
+    def node_of(self, rank: int) -> int:
+        return 0
+
+    def node_count(self, ranks: int) -> int:
+        return 1
+
+    def label(self, node: int, prefill_ranks: list[int], decode_ranks: list[int]) -> str:
+        return "this machine"
+
+    def bind_host(self, rank: int) -> str:
+        return LOCALHOST
+
+    def router_bind_host(self) -> str:
+        return LOCALHOST
+
+    def reach(self, rank: int) -> str:
+        return LOCALHOST
+
+    def port(self, base: int, node_rank: int, worker: int = 0, per_node: int = 1) -> int:
+        return base + node_rank * per_node + worker

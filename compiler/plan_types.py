@@ -1,0 +1,119 @@
+"""What a Plan is made of: plain frozen data, made by plan.py (with a placement and schedule.py)
+and read by the plan rules (rules/) and render.py. Nothing here computes a value of the bundle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from .placement import Target
+from .validate import Recipe
+from .words import Ref, Word
+
+__all__ = ["Role", "StepKind", "Ref", "Word", "PortUse", "PortPlan", "Service", "Step", "NodePlan",
+           "Tunable", "Plan"]
+
+# What a service is; its argv, readiness and place in the start order follow from it.
+Role = Literal["lmcache", "prefill", "decode", "router", "client"]
+# One block of a node script (templates/steps.j2 prints each kind).
+StepKind = Literal["preflight", "start", "watch", "wait", "client", "serve", "serve_while_up"]
+
+
+@dataclass(frozen=True)
+class PortUse:
+    port: int
+    service: str
+    purpose: str
+    keypath: tuple = ()  # the recipe key the port comes from (where a conflict is reported)
+    node: int = 0  # index into Plan.nodes of the node that binds it
+
+
+@dataclass(frozen=True)
+class PortPlan:
+    """Every port of a plan, each with its owner, purpose, recipe key and node, in start order."""
+
+    uses: tuple = ()
+
+    def of_node(self, node: int) -> tuple:
+        return tuple(u for u in self.uses if u.node == node)
+
+    def conflicts(self) -> list[tuple[PortUse, PortUse]]:
+        """(first owner, later one) of every port wanted twice on one node."""
+        owners: dict[tuple, PortUse] = {}
+        out = []
+        for use in self.uses:
+            first = owners.setdefault((use.node, use.port), use)
+            if first is not use:
+                out.append((first, use))
+        return out
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    role: Role
+    node: int  # index into Plan.nodes; on SLURM also the task rank
+    argv: tuple
+    env: tuple = ()  # (NAME, Word) pairs, in order
+    ports: tuple = ()  # this service's PortUses (also in Plan.ports)
+    ready_url: Word | None = None
+    log: str = ""
+    after: tuple = ()  # services that must be ready before this one starts
+    critical: bool = True
+    sources: tuple = ()  # (flag word, recipe key path) of each flag: where lint reports on it
+    command_words: int = 0  # argv[:command_words] is the executable and its subcommand (`vllm serve`)
+    positionals: int = 0  # positional arguments after the command (the model of `vllm serve MODEL`)
+
+    @property
+    def flags_at(self) -> int:
+        """Index of the first argv word that a parser reads as a flag or a flag's value."""
+        return self.command_words + self.positionals
+
+
+@dataclass(frozen=True)
+class Step:
+    """One block of a node script, with the comment that says why it stands there."""
+
+    kind: StepKind
+    services: tuple = ()
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class NodePlan:
+    index: int
+    label: str
+    services: tuple  # Service objects started on this node
+    remote: tuple  # Service objects of other nodes this node waits for or watches
+    steps: tuple
+    commands: tuple  # executables this node needs on PATH
+    ports: tuple = ()  # PortUse of every service of this node, for the preflight
+    needs: tuple = ()  # (executable, what needs it) for each of commands, for the missing-command message
+
+
+@dataclass(frozen=True)
+class Tunable:
+    name: str
+    default: Word
+    why: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    recipe: Recipe
+    recipe_path: str
+    recipe_sha256: str
+    overrides: tuple
+    target: Target
+    nodes: tuple
+    services: tuple
+    tunables: tuple
+    router_url: Word
+    client: Service | None
+    nodes_needed: int
+    sbatch: tuple  # (key, value) pairs for #SBATCH lines
+    version: str
+    peer_addresses: tuple = ()  # node indexes whose NODE_<i>_ADDR some word reads (slurm)
+    ports: PortPlan = PortPlan()
+    files: tuple = ()  # (bundle file, template) pairs the placement's bundle is rendered from
