@@ -11,7 +11,7 @@ import socket
 import pytest
 
 from conftest import run_bundle
-from harness import ROOT, event_time, signal_service
+from harness import ROOT, event_time, signal_launcher, signal_service
 
 
 def test_stack_comes_up_and_client_status_is_the_launchers(local_bundle, standin_bin):
@@ -190,4 +190,35 @@ def test_a_subshell_left_the_traps_does_not_tear_the_stack_down(tmp_path):
     assert "svc still up" in run.stderr, run.stderr
     assert run.stderr.count("exit status") == 1 and "exit status 3" in run.stderr, run.stderr
     assert "received SIGTERM" not in run.stderr, run.stderr
+    assert run.leftovers == [], run.stderr
+
+
+@pytest.mark.parametrize("seen, status", [("0", 0), ("143", 143), ("130", 130), ("5", 1)])
+def test_a_node_that_sees_the_run_over_exits_with_what_that_run_was(tmp_path, seen, status):
+    """A node waiting for the router that finds the router node's status file leaves; it reports
+    success only if that run succeeded: after a scancel it must not say 0 because it noticed the
+    other node's 143 before its own SIGTERM arrived."""
+    (tmp_path / "node0.status").write_text(seen + "\n")
+    lib_launcher(tmp_path, 'RUN_OVER_FILE=$here/node0.status\n'
+                 "watch_remote router http://127.0.0.1:9/health\n"
+                 "wait_ready router\n"
+                 "exit 0\n", grace_s=1)
+    run = run_bundle(tmp_path, None)
+    assert run.returncode == status, run.stderr
+    assert f"the run is over ({tmp_path}/node0.status: {seen})" in run.stderr, run.stderr
+
+
+def test_a_signal_during_teardown_is_never_reported_as_success(tmp_path):
+    """The run ends with status 0 and tears down (a service that ignores TERM keeps it busy); a
+    SIGTERM then arrives: teardown finishes, and the exit status is 143, not 0."""
+    lib_launcher(tmp_path, 'STATUS_FILE=$here/node.status\n'
+                 "start_service svc \"$here/svc.log\" '' -- bash -c 'trap \"\" TERM; sleep 304' || exit 1\n"
+                 'until kill -0 -- "-${SERVICE_PID[svc]}" 2>/dev/null; do sleep 0.01; done\n'
+                 "sleep 0.3\n"
+                 "exit 0\n", grace_s=2)
+    run = run_bundle(tmp_path, None, on_line=[(r"stopping svc", signal_launcher(signal.SIGTERM))])
+    assert run.returncode == 143, run.stderr
+    assert "svc did not stop within 2s of TERM: sending KILL" in run.stderr  # teardown finished
+    assert "a signal arrived during teardown: not reporting success" in run.stderr
+    assert (tmp_path / "node.status").read_text() == "143\n"
     assert run.leftovers == [], run.stderr

@@ -340,12 +340,24 @@ check_health() {
   done
 }
 
-# run_over: has the run ended on another node? RUN_OVER_FILE, where set, appears when it has (on
-# SLURM: the router node's status file in the shared LOG_DIR). A node waiting for a remote service
-# cannot otherwise tell "not up yet" from "came and went between two probes" (a quick client step):
-# it would wait READY_TIMEOUT_S and then fail a run that succeeded.
+# run_over: has the run ended on another node? RUN_OVER_FILE, where set, holds that node's exit
+# status once it has (on SLURM: the router node's status file in the shared LOG_DIR). A node waiting
+# for a remote service cannot otherwise tell "not up yet" from "came and went between two probes" (a
+# quick client step): it would wait READY_TIMEOUT_S and then fail a run that succeeded.
+# RUN_OVER_STATUS is what this node then exits with: 0 only if that run succeeded; the same signal
+# status if it was stopped by one (scancel stops every node: this one must not report success just
+# because it noticed first); 1 if it failed.
+RUN_OVER_STATUS=1
+RUN_OVER_SEEN=""
 run_over() {
-  [[ -n ${RUN_OVER_FILE:-} && -e $RUN_OVER_FILE ]]
+  local status=""
+  [[ -n ${RUN_OVER_FILE:-} ]] || return 1
+  read -r status 2>/dev/null <"$RUN_OVER_FILE" || [[ -n $status ]] || return 1
+  case $status in
+    0 | 129 | 130 | 143) RUN_OVER_STATUS=$status ;;
+    *) RUN_OVER_STATUS=1 ;;
+  esac
+  RUN_OVER_SEEN=$status
 }
 
 # wait_ready NAME...: until each answers its readiness URL; dies at the deadline or as soon as
@@ -361,8 +373,8 @@ wait_ready() {
   while :; do
     check_alive
     if run_over; then
-      log "the run is over ($RUN_OVER_FILE): not waiting for ${pending[*]}"
-      exit 0
+      log "the run is over ($RUN_OVER_FILE: $RUN_OVER_SEEN): not waiting for ${pending[*]}"
+      exit "$RUN_OVER_STATUS"
     fi
     still=()
     for name in "${pending[@]}"; do
@@ -418,16 +430,17 @@ serve() {
   done
 }
 
-# serve_while_up NAME: serve while NAME (a remote service, the router) answers; return 0 once it
-# has stopped answering for UNHEALTHY_AFTER probes: the run is over.
+# serve_while_up NAME: serve while NAME (a remote service, the router) answers. Returns once the
+# run is over: RUN_OVER_STATUS when RUN_OVER_FILE says so, 0 once NAME has stopped answering for
+# UNHEALTHY_AFTER probes (a shared filesystem may show the status file later than that).
 serve_while_up() {
   local name=$1 fails=0
   log "all services ready; serving while $name is up"
   while :; do
     check_alive
     if run_over; then
-      log "the run is over ($RUN_OVER_FILE)"
-      return 0
+      log "the run is over ($RUN_OVER_FILE: $RUN_OVER_SEEN)"
+      return "$RUN_OVER_STATUS"
     fi
     check_health "${CRITICAL[@]}"
     if probe "${REMOTE_URL[$name]}"; then
@@ -575,18 +588,38 @@ stop_services() {
   fi
 }
 
+# write_status STATUS: where STATUS_FILE is set (a SLURM node; launch.sh reads it), this script's
+# exit status. Whole or not at all (a temporary file renamed over it): another node reading it
+# never sees an empty file.
+write_status() {
+  [[ -n ${STATUS_FILE:-} ]] || return 0
+  { printf '%s\n' "$1" >"$STATUS_FILE.tmp$$" && mv -f -- "$STATUS_FILE.tmp$$" "$STATUS_FILE"; } 2>/dev/null || true
+}
+
 # Only the launcher's own shell tears down: it started the services and alone can reap them. A
 # subshell of it must never; yet CI once saw a second process with the launcher's state tear the
 # stack down mid-run and "exit status 0" while the launcher went on. In a subshell the traps only
 # leave it (and the launcher forks no subshell while it serves: service_of, log).
+# The status is written first (SLURM may SIGKILL a slow teardown). Teardown must finish, so a signal
+# during it does not cut it short; but it is remembered: a run stopped by a signal never reports
+# success (a node that saw the run end just before scancel reached it).
+LATE_SIGNAL=0
 on_exit() {
   local status=$?
   trap - EXIT
   if [[ $BASHPID != "$$" ]]; then
     exit "$status"
   fi
-  trap '' INT TERM HUP # teardown must finish: a second Ctrl-C does not cut it short
+  trap 'LATE_SIGNAL=130' INT
+  trap 'LATE_SIGNAL=143' TERM
+  trap 'LATE_SIGNAL=129' HUP
+  write_status "$status"
   stop_services
+  if ((status == 0 && LATE_SIGNAL != 0)); then
+    log "a signal arrived during teardown: not reporting success"
+    status=$LATE_SIGNAL
+    write_status "$status"
+  fi
   log "exit status $status"
   exit "$status"
 }
