@@ -151,9 +151,39 @@ def event_time(logfile: Path, prefix: str) -> float:
 
 Action = Callable[[subprocess.Popen, dict], None]
 
+# Signals a launcher must be able to trap. A process started with one of them ignored (pytest run
+# under `nohup`, or as `cmd &` from a non-interactive shell, which ignores INT and QUIT) passes
+# that on to its children, and bash cannot trap a signal that was ignored when it started.
+LAUNCHER_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT, signal.SIGHUP, signal.SIGPIPE)
+
+
+def default_signals() -> None:
+    """preexec_fn for every launcher a test starts: the signal dispositions a terminal gives it."""
+    for sig in LAUNCHER_SIGNALS:
+        signal.signal(sig, signal.SIG_DFL)
+
+
+def launcher_popen(argv: list, **kwargs) -> subprocess.Popen:
+    """Start a launcher (launch.sh, salloc, sbatch) as a user at a terminal would: default signal
+    dispositions, its own session (a signal to it reaches no test process). The one way the tests
+    start launchers."""
+    return subprocess.Popen(argv, preexec_fn=default_signals, start_new_session=True, **kwargs)
+
+
+def launcher_run(argv: list, timeout: float, **kwargs) -> subprocess.CompletedProcess:
+    """launcher_popen, waited for, output captured as text (subprocess.run's shape)."""
+    with launcher_popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
 
 def run_bundle(bundle: Path, path_dir: Path | None, env: dict | None = None, timeout: float = 90,
-               on_line: list | tuple = (), path_prefix: list | tuple = ()) -> Run:
+               on_line: list | tuple = (), path_prefix: list | tuple = (), shell: str = "bash") -> Run:
     """Run bundle/launch.sh with the stand-ins first on PATH; report status, output and leftovers.
 
     on_line: (regex, action) pairs; action(proc, marks) runs once, on the first stderr line matching
@@ -170,8 +200,8 @@ def run_bundle(bundle: Path, path_dir: Path | None, env: dict | None = None, tim
     marks: dict = {}
     pending = list(on_line)
     started_at, start = time.time(), time.monotonic()
-    proc = subprocess.Popen(["bash", str(bundle / "launch.sh")], env=full_env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    proc = launcher_popen([shell, str(bundle / "launch.sh")], env=full_env, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
     def read_stderr():
         for line in proc.stderr:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from conftest import ENGINE_NAMES, ROOT, STANDIN, port_overrides, processes_with_tag, run_recipec
+from harness import launcher_run
 
 CLUSTER_SH = ROOT / "tools" / "slurm" / "cluster.sh"
 TERMINAL_STATES = {"BOOT_FAIL", "CANCELLED", "COMPLETED", "DEADLINE", "FAILED", "NODE_FAIL",
@@ -229,7 +230,7 @@ def submit(cluster: Cluster, bundle: Path, *sbatch_args: str, path_dir: Path | N
     else:
         cmd = ["bash", str(bundle / "launch.sh"), "--parsable", *sbatch_args]
     submitted = time.monotonic()
-    proc = subprocess.run(cmd, env=full_env, cwd=cwd or bundle, capture_output=True, text=True, timeout=60)
+    proc = launcher_run(cmd, env=full_env, cwd=cwd or bundle, timeout=60)
     if proc.returncode != 0:
         raise AssertionError(f"{cmd} failed ({proc.returncode}): {proc.stderr}")
     job_id = proc.stdout.strip().split(";")[0]

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from harness import launcher_run
 from slurmjob import (Cluster, build_bundle, cluster_env, cluster_sh, job_env, leftovers, make_standin_bin,
                       submit)
 
@@ -305,8 +306,7 @@ def test_salloc_runs_the_bundle_in_the_allocation(cluster, bundle, standins, tmp
     is the run's."""
     path, _ = bundle
     env, tag = job_env(cluster, standins)
-    proc = subprocess.run(["salloc", "-N", "2", str(path / "launch.sh")], env=env, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=90)
+    proc = launcher_run(["salloc", "-N", "2", str(path / "launch.sh")], env=env, cwd=tmp_path, timeout=90)
     assert proc.returncode == 0, proc.stderr
     assert "client exited with status 0" in proc.stderr
     job_id = re.search(r"recipec\[job-(\d+)\] exit status 0", proc.stderr).group(1)

@@ -636,3 +636,18 @@ trap on_exit EXIT
 trap 'on_signal INT 130' INT
 trap 'on_signal TERM 143' TERM
 trap 'on_signal HUP 129' HUP
+
+# A signal ignored when bash started cannot be trapped (bash's rule): a launcher started as
+# `./launch.sh &` from a script (INT and QUIT ignored) or by a tool that ignores TERM keeps
+# running when sent it. Say so at once, and how to stop it instead; SIGHUP ignored is nohup's purpose.
+warn_untrappable() {
+  local traps
+  traps=$(trap -p INT TERM)
+  if [[ $traps == *"trap -- '' SIGINT"* ]]; then
+    log "WARNING: SIGINT was ignored when this launcher started, so it cannot be trapped: Ctrl-C does nothing; stop it with SIGTERM (kill $$)"
+  fi
+  if [[ $traps == *"trap -- '' SIGTERM"* ]]; then
+    log "WARNING: SIGTERM was ignored when this launcher started, so it cannot be trapped: stop it with SIGINT (kill -INT $$)"
+  fi
+}
+warn_untrappable
