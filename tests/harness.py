@@ -88,6 +88,11 @@ def build_local(out: Path, *extra: str, recipe: str = "kimik2.5") -> dict[str, i
     return ports
 
 
+def run_logs(bundle: Path) -> Path:
+    """Where a local bundle's run writes its logs and PID files by default."""
+    return bundle / "logs"
+
+
 def make_standin_bin(folder: Path, names=ENGINE_NAMES) -> Path:
     """A directory holding each engine name as a link to the stand-in."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -125,6 +130,7 @@ class Run:
     ended_at: float = 0.0
     lines: list = field(default_factory=list)  # (wall-clock time, stderr line) as they arrived
     marks: dict = field(default_factory=dict)  # name -> wall-clock time an action fired
+    clean_at: float = 0.0  # wall clock when no process of the run was left (0: some were)
 
     def line_time(self, pattern: str) -> float:
         """When the first stderr line matching pattern arrived."""
@@ -183,8 +189,10 @@ def launcher_run(argv: list, timeout: float, **kwargs) -> subprocess.CompletedPr
 
 
 def run_bundle(bundle: Path, path_dir: Path | None, env: dict | None = None, timeout: float = 90,
-               on_line: list | tuple = (), path_prefix: list | tuple = (), shell: str = "bash") -> Run:
-    """Run bundle/launch.sh with the stand-ins first on PATH; report status, output and leftovers.
+               on_line: list | tuple = (), path_prefix: list | tuple = (), shell: str = "bash",
+               settle_s: float = 0.3) -> Run:
+    """Run bundle/launch.sh with the stand-ins first on PATH; report status, output and leftovers
+    (processes of the run still there settle_s after the launcher's exit).
 
     on_line: (regex, action) pairs; action(proc, marks) runs once, on the first stderr line matching
     regex (e.g. send the launcher a signal, or fault a service), and may note times in marks.
@@ -235,15 +243,27 @@ def run_bundle(bundle: Path, path_dir: Path | None, env: dict | None = None, tim
     for reader in readers:  # a leftover holding the pipes open must not hang the test
         reader.join(5)
     out = "".join(out_chunks)
-    time.sleep(0.3)  # let the kernel finish reaping before we look
-    leftovers = processes_with_tag(tag)
+    # Look for 0.3 s at least (let the kernel finish reaping), up to settle_s while some are left
+    # (what may still be stopping); clean_at: since when none has been.
+    clean_at = 0.0
+    while True:
+        leftovers = processes_with_tag(tag)
+        if leftovers:
+            clean_at = 0.0
+        elif not clean_at:
+            clean_at = time.time()
+        waited = time.monotonic() - start - seconds
+        if waited >= 0.3 and (not leftovers or waited >= settle_s):
+            break
+        time.sleep(0.02)
     for pid in leftovers:  # never leak processes into the next test, but report them
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
     stderr = "\n".join(line for _, line in lines) + "\n"
-    return Run(proc.returncode, out, stderr, seconds, tag, leftovers, started_at, ended_at, lines, marks)
+    return Run(proc.returncode, out, stderr, seconds, tag, leftovers, started_at, ended_at, lines, marks,
+               clean_at)
 
 
 def signal_launcher(sig: int, mark: str = "signal") -> Action:

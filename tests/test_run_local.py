@@ -11,7 +11,7 @@ import socket
 import pytest
 
 from conftest import run_bundle
-from harness import ROOT, event_time, signal_launcher, signal_service
+from harness import ROOT, event_time, run_logs, signal_launcher, signal_service
 
 
 def test_stack_comes_up_and_client_status_is_the_launchers(local_bundle, standin_bin):
@@ -23,7 +23,7 @@ def test_stack_comes_up_and_client_status_is_the_launchers(local_bundle, standin
     assert f"router at http://127.0.0.1:{ports['router.port']}" in run.stderr
     assert "client exited with status 0" in run.stderr
     assert run.leftovers == []
-    client_log = (bundle / "logs" / "client.log").read_text()
+    client_log = (run_logs(bundle) / "client.log").read_text()
     assert f"http://127.0.0.1:{ports['router.port']}/v1/models answered 200" in client_log
 
 
@@ -39,7 +39,7 @@ def test_client_cmd_replaces_the_recipe_client(local_bundle, standin_bin):
     bundle, ports = local_bundle()
     run = run_bundle(bundle, standin_bin, env={"CLIENT_CMD": 'echo "got $ROUTER_URL"; exit 4'})
     assert run.returncode == 4
-    assert f"got http://127.0.0.1:{ports['router.port']}" in (bundle / "logs" / "client.log").read_text()
+    assert f"got http://127.0.0.1:{ports['router.port']}" in (run_logs(bundle) / "client.log").read_text()
     assert run.leftovers == []
 
 
@@ -60,7 +60,7 @@ def test_start_is_ordered_by_readiness_and_parallel_where_independent(local_bund
     # A slow LMCache server: decode needs nothing, so it must not wait for it; prefill must.
     run = run_bundle(bundle, standin_bin, env={f"STANDIN_{ports['lmcache.http-port']}": "slow_start:2"})
     assert run.returncode == 0, run.stderr
-    logs = bundle / "logs"
+    logs = run_logs(bundle)
 
     def started(name):
         return event_time(logs / f"{name}.log", "client started" if name == "client" else "started")
@@ -110,13 +110,13 @@ def test_older_bash_without_wait_n_still_detects_within_a_tick(local_bundle, sta
     text = lib.read_text()
     assert "  WAIT_ANY=1\n" in text
     lib.write_text(text.replace("  WAIT_ANY=1\n", "  WAIT_ANY=0\n"))
-    pidfile = bundle / "logs" / "decode-0.pid"
+    pidfile = run_logs(bundle) / "decode-0.pid"
     run = run_bundle(bundle, standin_bin,
                      env={f"STANDIN_{ports['decode.port']}": mode, "STANDIN_CLIENT_SECS": "30",
                           "PROBE_TIMEOUT_S": "1", "UNHEALTHY_AFTER": "2"},
                      on_line=[("client is running", signal_service(pidfile, signal.SIGUSR1))])
     assert run.returncode == 1, run.stderr
-    fault = event_time(bundle / "logs" / "decode-0.log", "FAULT")
+    fault = event_time(run_logs(bundle) / "decode-0.log", "FAULT")
     if mode.startswith("die"):
         assert re.search(r"ERROR: decode-0 \(pid \d+\) exited with status 4", run.stderr), run.stderr
         assert run.ended_at - fault <= 1 + 1.0 + 1.0  # a tick, a probe timeout, a margin

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from harness import run_bundle, signal_launcher
+from harness import run_bundle, run_logs, signal_launcher
 from scenarios import BY_NAME, ENV, SCENARIOS, SERVING_NO_CLIENT, after, play, setup
 
 pytestmark = pytest.mark.faults
@@ -40,7 +40,7 @@ def test_fault(scenario, tmp_path):
     assert run.marks.get("errors") is None, run.marks
     scenario.check(run, out.setup)
     assert run.leftovers == [], f"processes left behind: {run.leftovers}\n{context}"
-    assert not list((out.setup.bundle / "logs").glob("*.pid")), "PID files left behind"
+    assert not list(run_logs(out.setup.bundle).glob("*.pid")), "PID files left behind"
 
 
 def test_launchers_get_sigint_even_when_the_tests_ignore_it(tmp_path):

@@ -34,6 +34,8 @@ require_commands \
   setsid=start_service \
   vllm-router=router
 mkdir -p -- "$LOG_DIR"
+# What an earlier run of this bundle left running holds its ports: name it rather than fail on one.
+begin_run "$LOG_DIR"
 
 # Every port this node binds must be free before anything starts.
 preflight_ports \

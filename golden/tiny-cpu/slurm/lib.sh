@@ -184,13 +184,15 @@ start_service() {
     log "ERROR: cannot start $name: cannot write its log $logfile"
     return 1
   fi
+  [[ -n $WATCHDOG_PID ]] || start_watchdog "${logfile%/*}/watchdog.log"
   (
     for assignment in "${assignments[@]}"; do
       export "${assignment?}"
     done
-    exec setsid "$@"
+    exec setsid "$@" 9>&- # the watchdog's pipe: only the launcher may hold it open
   ) >"$logfile" 2>&1 </dev/null &
   local pid=$!
+  watch_group "$pid" "$name"
   SERVICE_PID[$name]=$pid
   SERVICE_LOG[$name]=$logfile
   SERVICE_URL[$name]=$url
@@ -245,7 +247,7 @@ any_exited() {
 # (the probe then fails, and the caller's check_alive names the service).
 probe() {
   local curl_pid status=0
-  curl --silent --fail --output /dev/null --noproxy '*' --max-time "$PROBE_TIMEOUT_S" -- "$1" 2>/dev/null &
+  curl --silent --fail --output /dev/null --noproxy '*' --max-time "$PROBE_TIMEOUT_S" -- "$1" 2>/dev/null 9>&- &
   curl_pid=$!
   if ((WAIT_ANY)); then
     wait_first "$curl_pid"
@@ -287,7 +289,7 @@ pause_ms() {
   printf -v seconds '%d.%03d' $(($1 / 1000)) $(($1 % 1000))
   shift
   ! any_exited || return 0
-  sleep "$seconds" &
+  sleep "$seconds" 9>&- &
   sleep_pid=$!
   if ((WAIT_ANY)); then
     wait_first "$sleep_pid" "$@"
@@ -457,6 +459,184 @@ serve_while_up() {
   done
 }
 
+# --- Watchdog: services never outlive a launcher killed by SIGKILL ---------------------------
+# SIGKILL (kill -9, the OOM killer, a node agent) cannot be trapped, and every service runs in a
+# session of its own, so nothing else would stop them. The watchdog is a small process in its own
+# session (a kill of the launcher's process group misses it too) that learns each service's
+# process group through a pipe from the launcher and takes the end of that pipe, which only the
+# launcher holds, as the launcher's end: no polling, and no launcher PID that could be reused.
+# The launcher's own teardown says "over" first; otherwise the watchdog stops every group it was
+# told of: TERM, GRACE_PERIOD_S, KILL. It logs to watchdog.log beside the services' logs.
+# The pipe is fd 9; every child the launcher starts closes it (9>&-), or the pipe would stay open
+# as long as that child lives.
+WATCHDOG_PID=""
+
+# start_watchdog LOGFILE: start it (bash, the functions below, its own session).
+start_watchdog() {
+  local code
+  code=$(declare -f log clock_ms proc_start scan_live watchdog stop_groups)
+  exec 9> >(exec setsid bash -c "set -uo pipefail; $code; watchdog \"\$@\"" watchdog \
+    "$GRACE_PERIOD_S" "${NODE_LABEL:-launch}" >>"$1" 2>&1)
+  WATCHDOG_PID=$!
+}
+
+# watch_group PGID NAME: tell the watchdog about a new group, with its leader's start time. A
+# subshell writes, so a watchdog that is gone costs a warning, not the launcher (SIGPIPE).
+watch_group() {
+  proc_start "$1" || PROC_START=0
+  if ! (printf '%s %s %s\n' "$1" "$PROC_START" "$2" >&9) 2>/dev/null; then
+    log "WARNING: the watchdog is gone: $2 would outlive a SIGKILL of this launcher"
+  fi
+}
+
+# end_watchdog: the launcher has torn down itself: "over", then close the pipe and reap it.
+end_watchdog() {
+  [[ -n $WATCHDOG_PID ]] || return 0
+  (printf 'over\n' >&9) 2>/dev/null || true
+  exec 9>&-
+  wait "$WATCHDOG_PID" 2>/dev/null || true
+  WATCHDOG_PID=""
+}
+
+# proc_start PID: PROC_START, when process PID started (clock ticks since boot, field 22 of
+# /proc/PID/stat); status 1 if it does not run (a zombie has ended). A PID can be reused; a PID
+# with its start time names one process for good.
+PROC_START=""
+proc_start() {
+  local line rest
+  local -a field
+  PROC_START=""
+  read -r line 2>/dev/null <"/proc/$1/stat" || return 1
+  rest=${line##*) }
+  read -r -a field <<<"$rest"
+  [[ ${field[0]} != Z ]] || return 1
+  PROC_START=${field[19]}
+}
+
+# watchdog GRACE LABEL: read "PGID START NAME" lines until the pipe ends; stop those groups unless
+# the launcher said "over".
+watchdog() {
+  local grace=$1 pgid start name
+  local -a groups=() names=()
+  declare -gA LIVE_GROUP=() LIVE_PID=()
+  NODE_LABEL="$2 watchdog"
+  while read -r pgid start name; do
+    if [[ $pgid == over ]]; then
+      exit 0
+    fi
+    groups+=("$pgid:$start")
+    names+=("$name")
+  done
+  ((${#groups[@]} > 0)) || exit 0
+  log "the launcher ended without tearing down (SIGKILL?): stopping ${names[*]}"
+  stop_groups "$grace" "${groups[@]}"
+}
+
+# stop_groups GRACE PGID:START...: TERM each group that is still the one started (a leader
+# with another start time is a reused PID: left alone; a group whose leader has gone is still
+# ours, its PGID cannot be reused while it has members), KILL what is left after GRACE seconds.
+# Zombies do not count (scan_live): orphans are reaped by init, which may take its time.
+stop_groups() {
+  local grace=$1 item pgid deadline
+  shift
+  local -a left=() still=()
+  for item in "$@"; do
+    pgid=${item%%:*}
+    if proc_start "$pgid" && [[ $PROC_START != "${item#*:}" ]]; then
+      continue
+    fi
+    kill -TERM -- "-$pgid" 2>/dev/null && left+=("$pgid")
+  done
+  log "TERM sent to process groups: ${left[*]:-none still running}"
+  clock_ms
+  deadline=$((NOW_MS + grace * 1000))
+  while ((${#left[@]} > 0 && NOW_MS < deadline)); do
+    sleep 0.1
+    scan_live
+    still=()
+    for pgid in "${left[@]}"; do
+      [[ -z ${LIVE_GROUP[$pgid]:-} ]] || still+=("$pgid")
+    done
+    left=("${still[@]}")
+    clock_ms
+  done
+  if ((${#left[@]} > 0)); then
+    log "still running after ${grace}s: KILL to ${left[*]}"
+    for pgid in "${left[@]}"; do
+      kill -KILL -- "-$pgid" 2>/dev/null || true
+    done
+  fi
+  log "done"
+}
+
+# --- Leftovers: a new launch over what an earlier one left ------------------------------------
+# If the launcher and its watchdog were both killed, services of that run may still hold their
+# ports; this launch would then fail later, on one of them, naming a port instead of the cause.
+# So a launch first reads the PID files an earlier run left and names what still runs.
+RUN_PIDFILE=""
+
+# begin_run DIR: refuse to start over leftovers in DIR; record this launcher's PID there.
+begin_run() {
+  check_leftovers "$1"
+  RUN_PIDFILE=$1/launcher.pid
+  printf '%s\n' "$$" >"$RUN_PIDFILE"
+}
+
+# check_leftovers DIR...: die naming every service (and launcher) of an earlier run that still
+# runs, with how to stop it; PID files of processes that have ended are stale and removed.
+check_leftovers() {
+  local dir file name pid found=0
+  for dir in "$@"; do
+    for file in "$dir"/*.pid; do
+      [[ -f $file ]] || continue
+      name=${file##*/}
+      name=${name%.pid}
+      pid=""
+      read -r pid 2>/dev/null <"$file" || true
+      if [[ ! $pid =~ ^[0-9]+$ ]]; then
+        rm -f -- "$file"
+      elif [[ $name == launcher ]] && recorded_process "$pid" "$file"; then
+        log "ERROR: this bundle is already running: launcher pid $pid (logs in $dir); stop it with: kill $pid"
+        found=1
+      elif [[ $name != launcher ]] && recorded_group "$pid" "$file"; then
+        log "ERROR: an earlier run left $name running: process group $pid (PID file $file); stop it with: kill -TERM -- -$pid"
+        found=1
+      else
+        rm -f -- "$file"
+      fi
+    done
+  done
+  ((found == 0)) || die "an earlier run of this bundle is still running: nothing was started"
+}
+
+# recorded_group PGID FILE: does the service FILE recorded still run: its leader, or, the leader
+# gone, what is left of its process group (vLLM's EngineCore outlives its API server)?
+recorded_group() {
+  if proc_start "$1"; then
+    recorded_process "$1" "$2"
+  else
+    kill -0 -- "-$1" 2>/dev/null # a PGID cannot be reused while its group has members
+  fi
+}
+
+# recorded_process PID FILE: is process PID the one FILE recorded? A PID file is written just after
+# its process starts: a process that started later (1 s of slack: the boot time is in whole
+# seconds) only got the PID again.
+recorded_process() {
+  local key value btime="" ticks mtime
+  proc_start "$1" || return 1
+  while read -r key value; do
+    if [[ $key == btime ]]; then
+      btime=$value
+      break
+    fi
+  done </proc/stat
+  ticks=$(getconf CLK_TCK 2>/dev/null) || ticks=100
+  mtime=$(stat -c %Y -- "$2" 2>/dev/null) || return 0
+  [[ -n $btime ]] || return 0
+  ((btime + PROC_START / ticks <= mtime + 1))
+}
+
 # scan_live: LIVE_GROUP[pgid] and LIVE_PID[pid] for every process that still runs. Zombies do not
 # count: an orphaned grandchild stays a zombie until init reaps it, which some inits do only every
 # second or so.
@@ -583,6 +763,7 @@ stop_services() {
   for name in "${STARTED[@]}"; do
     rm -f -- "${SERVICE_LOG[$name]%.log}.pid"
   done
+  end_watchdog
   if ((${#stopped[@]} > 0)); then
     log "stopped: ${stopped[*]}${killed[*]:+ (KILL needed: ${killed[*]})}"
   fi
@@ -620,6 +801,7 @@ on_exit() {
     status=$LATE_SIGNAL
     write_status "$status"
   fi
+  [[ -z $RUN_PIDFILE ]] || rm -f -- "$RUN_PIDFILE"
   log "exit status $status"
   exit "$status"
 }
