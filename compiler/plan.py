@@ -225,11 +225,17 @@ def build_plan(recipe: Recipe, target: str, *, recipe_path: str, recipe_sha256: 
         sbatch=_sbatch(recipe, nodes_needed), version=version)
 
 
-def _log_dir(recipe: Recipe, target: str) -> Word:
-    base: Word = recipe.log_dir if recipe.log_dir.startswith("/") else (Ref("BUNDLE_DIR"), "/" + recipe.log_dir)
-    if target == "slurm":  # one directory per job, shared by every node's logs
-        return (*((base,) if isinstance(base, str) else base), "/job-", Ref("SLURM_JOB_ID"))
-    return base
+def _log_root(recipe: Recipe) -> Word:
+    """Beside the bundle, never inside it: a rebuild replaces the bundle directory, and the logs of
+    the run that just failed are the ones most needed. A relative log-dir L is `<bundle>.L`."""
+    return recipe.log_dir if recipe.log_dir.startswith("/") else (Ref("BUNDLE_DIR"), "." + recipe.log_dir)
+
+
+def _log_dir(target: str) -> Word:
+    """One directory per run under LOG_ROOT, never an earlier run's: on SLURM the job's (shared by
+    every node's logs), locally RUN_ID's (set by launch.sh: UTC time and PID, or the user's)."""
+    run = ("job-", Ref("SLURM_JOB_ID")) if target == "slurm" else (Ref("RUN_ID"),)
+    return (Ref("LOG_ROOT"), "/", *run)
 
 
 def _engine(recipe: Recipe, lay: _Layout, role: str, spec: RoleSpec, rank: int, r_index: int, w: int,
@@ -373,7 +379,8 @@ def _tunables(recipe: Recipe, target: str) -> tuple:
                 "failed health probes in a row, while serving, before a live service counts as hung"),
         Tunable("GRACE_PERIOD_S", str(h.grace_period_s), "seconds between TERM and KILL at teardown"),
         Tunable("LOG_TAIL_LINES", "40", "lines of a failed service's log to print"),
-        Tunable("LOG_DIR", _log_dir(recipe, target), "where every service's log and PID file go"),
+        Tunable("LOG_ROOT", _log_root(recipe), "where each run's log directory goes"),
+        Tunable("LOG_DIR", _log_dir(target), "where this run's logs and PID files go"),
     )
 
 

@@ -88,9 +88,14 @@ def build_local(out: Path, *extra: str, recipe: str = "kimik2.5") -> dict[str, i
     return ports
 
 
+def log_root(bundle: Path) -> Path:
+    """LOG_ROOT's default: a sibling of the bundle, `<bundle>.logs`, that a rebuild leaves alone."""
+    return bundle.parent / f"{bundle.name}.logs"
+
+
 def run_logs(bundle: Path) -> Path:
-    """Where a local bundle's run writes its logs and PID files by default."""
-    return bundle / "logs"
+    """The newest run's log directory of a local bundle (LOG_ROOT/latest, resolved)."""
+    return (log_root(bundle) / "latest").resolve()
 
 
 def make_standin_bin(folder: Path, names=ENGINE_NAMES) -> Path:

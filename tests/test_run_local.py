@@ -11,7 +11,7 @@ import socket
 import pytest
 
 from conftest import run_bundle
-from harness import ROOT, event_time, run_logs, signal_launcher, signal_service
+from harness import ROOT, build_local, event_time, log_root, run_logs, signal_launcher, signal_service
 
 
 def test_stack_comes_up_and_client_status_is_the_launchers(local_bundle, standin_bin):
@@ -222,3 +222,33 @@ def test_a_signal_during_teardown_is_never_reported_as_success(tmp_path):
     assert "a signal arrived during teardown: not reporting success" in run.stderr
     assert (tmp_path / "node.status").read_text() == "143\n"
     assert run.leftovers == [], run.stderr
+
+
+def test_logs_survive_a_rebuild_and_each_run_keeps_its_own(local_bundle, standin_bin):
+    """A rebuild replaces the bundle directory; the logs live beside it (LOG_ROOT = <bundle>.logs),
+    one directory per run, so the failed run's logs are still there after the fix is rebuilt."""
+    bundle, ports = local_bundle()
+    failed = run_bundle(bundle, standin_bin, env={f"STANDIN_{ports['decode.port']}": "die_at_start:3"})
+    assert failed.returncode == 1, failed.stderr
+    first = run_logs(bundle)
+    assert first.parent == log_root(bundle) and re.fullmatch(r"run-\d{8}T\d{6}Z-\d+", first.name), first
+    assert f"logs of this run: {first}" in failed.stderr
+    assert "fatal error during start-up (simulated)" in (first / "decode-0.log").read_text()
+    assert not (bundle / "logs").exists()
+
+    build_local(bundle)  # the rebuild
+    assert "fatal error during start-up (simulated)" in (first / "decode-0.log").read_text()
+    again = run_bundle(bundle, standin_bin, env={"RUN_ID": "after-the-fix"})
+    assert again.returncode == 0, again.stderr
+    assert run_logs(bundle) == log_root(bundle) / "after-the-fix"
+    assert (first / "decode-0.log").exists()  # never overwritten by a later run
+    assert "client exited with status 0" not in (first / "decode-0.log").read_text()
+
+
+def test_log_dir_still_overrides_where_a_run_logs(local_bundle, standin_bin, tmp_path):
+    bundle, _ = local_bundle()
+    elsewhere = tmp_path / "elsewhere"
+    run = run_bundle(bundle, standin_bin, env={"LOG_DIR": str(elsewhere)})
+    assert run.returncode == 0, run.stderr
+    assert (elsewhere / "client.log").exists() and (elsewhere / "watchdog.log").exists()
+    assert not (log_root(bundle) / "latest").exists()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import build_local, make_standin_bin, run_bundle, run_logs, signal_launcher
+from harness import build_local, log_root, make_standin_bin, run_bundle, run_logs, signal_launcher
 from scenarios import ENV, GRACE_PERIOD_S, SERVING, launcher_sigkill
 
 pytestmark = pytest.mark.faults
@@ -139,8 +139,8 @@ def test_stale_pid_files_are_removed_and_the_run_goes_on(tmp_path):
     the file was written, are no leftovers: removed, and the launch proceeds."""
     bundle = tmp_path / "bundle"
     build_local(bundle)
-    logs = run_logs(bundle)
-    logs.mkdir()
+    logs = log_root(bundle) / "run-earlier"
+    logs.mkdir(parents=True)
     dead = os.fork()
     if dead == 0:
         os._exit(0)
@@ -152,4 +152,5 @@ def test_stale_pid_files_are_removed_and_the_run_goes_on(tmp_path):
     run = run_bundle(bundle, make_standin_bin(tmp_path / "bin"), env=ENV)
     assert run.returncode == 0, run.stderr
     assert "earlier run" not in run.stderr
+    assert not list(logs.iterdir())  # both stale PID files removed
     assert run.leftovers == []

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from conftest import ENGINE_NAMES, ROOT, STANDIN, port_overrides, processes_with_tag, run_recipec
-from harness import launcher_run
+from harness import launcher_run, log_root
 
 CLUSTER_SH = ROOT / "tools" / "slurm" / "cluster.sh"
 TERMINAL_STATES = {"BOOT_FAIL", "CANCELLED", "COMPLETED", "DEADLINE", "FAILED", "NODE_FAIL",
@@ -104,7 +104,7 @@ class Submission:
 
     @property
     def log_dir(self) -> Path:
-        return self.bundle / "logs" / f"job-{self.job_id}"
+        return log_root(self.bundle) / f"job-{self.job_id}"
 
     def info(self) -> dict:
         return fields(scontrol("show", "job", "-o", self.job_id, env=self.cluster.env))

@@ -575,11 +575,22 @@ stop_groups() {
 # So a launch first reads the PID files an earlier run left and names what still runs.
 RUN_PIDFILE=""
 
-# begin_run DIR: refuse to start over leftovers in DIR; record this launcher's PID there.
+# begin_run DIR ROOT: refuse to start over leftovers of an earlier run (in DIR, or in any run
+# directory under ROOT); record this launcher's PID in DIR; point ROOT/latest at DIR.
 begin_run() {
-  check_leftovers "$1"
+  local dir
+  local -a dirs=("$1")
+  for dir in "$2"/*/; do
+    dir=${dir%/}
+    [[ -L $dir || $dir == "$1" || ! -d $dir ]] || dirs+=("$dir")
+  done
+  check_leftovers "${dirs[@]}"
   RUN_PIDFILE=$1/launcher.pid
   printf '%s\n' "$$" >"$RUN_PIDFILE"
+  if [[ ${1%/*} == "$2" ]]; then
+    ln -sfn -- "${1##*/}" "$2/latest" 2>/dev/null || true
+  fi
+  log "logs of this run: $1"
 }
 
 # check_leftovers DIR...: die naming every service (and launcher) of an earlier run that still
