@@ -21,6 +21,8 @@ _DQ_SAFE = re.compile(r"^[A-Za-z0-9_./:@%+,=\- ]*$")
 _BARE_SAFE = re.compile(r"^[A-Za-z0-9_./:@%+,=-]+$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
+# Copied as they are: lib.sh is one library for every bundle (what differs is in launch.sh/node.sh).
+STATIC_FILES = ("lib.sh",)
 BUNDLE_FILES = {
     "local": ("launch.sh", "lib.sh", "README.md"),
     "slurm": ("launch.sh", "node.sh", "lib.sh", "README.md"),
@@ -128,6 +130,9 @@ def render_bundle(plan: Plan, templates_dir: Path = TEMPLATES_DIR) -> dict[str, 
     context = {"plan": plan, "recipe": plan.recipe, "svc": by_name, "header": _header(plan)}
     files = {}
     for name in BUNDLE_FILES[plan.target]:
+        if name in STATIC_FILES:
+            files[name] = (templates_dir / name).read_text(encoding="utf-8")
+            continue
         template = f"{plan.target}/{name}.j2" if name in ("launch.sh", "node.sh") else f"{name}.j2"
         files[name] = env.get_template(template).render(context)
     files["bundle.json"] = json.dumps(manifest(plan), indent=2, sort_keys=True) + "\n"

@@ -1,14 +1,30 @@
 #!/usr/bin/env bash
 # shellcheck shell=bash
-# lib.sh: the guards every script of this bundle sources; it runs nothing by itself.
-{% for line in header %}
-# {{ line }}
-{% endfor %}
+# lib.sh: the guards every script of a recipec bundle sources. The same file in every bundle: what
+# differs between bundles (tunables, services, ports) is in launch.sh and node.sh. Sourcing it checks
+# the tunables and sets the traps; it starts nothing by itself.
 #
 # Its promises: each service runs in its own process group, with a PID file and a log; every wait
 # has a deadline and checks, every tick, that each service started so far is still alive; while
 # serving, a monitor keeps doing so; one trap on EXIT/INT/TERM/HUP stops exactly the process groups
-# this script started (TERM, a grace period, then KILL) and nothing else.
+# this script started (TERM, a grace period, then KILL) and nothing else; a watchdog does the same
+# if the launcher is killed by SIGKILL.
+#
+# Sections, in the order a run meets them:
+#   0. setup       strict mode, the tunables' check, the state the sections share
+#   1. basics      log, die, clock_ms, proc_start, a failed service's log tail
+#   2. preflight   commands on PATH, free ports, leftovers of an earlier run
+#   3. start       start_service, critical, watch_remote, the watchdog
+#   4. readiness   probe, pause, wait_ready, run_over
+#   5. monitor     check_alive, check_health, serve_until_exit, serve, serve_while_up
+#   6. teardown    stop_services, on_exit, on_signal, the traps
+# Needs bash 4.4 or newer; uses bash 5 features where present (docs/bash.md). Tested function by
+# function in tests/bats/, and as whole bundles in tests/faults/.
+
+####################################################################################################
+# 0. setup
+# Sourcing the library checks the tunables at once: a typo fails before anything starts.
+####################################################################################################
 
 set -euo pipefail
 shopt -s inherit_errexit
@@ -36,6 +52,11 @@ if ((BASH_VERSINFO[0] > 5 || (BASH_VERSINFO[0] == 5 && BASH_VERSINFO[1] >= 1)));
   WAIT_ANY=1
 fi
 
+####################################################################################################
+# 1. basics
+# Messages, time and process identity, used by every section below.
+####################################################################################################
+
 log() {
   local now
   TZ=UTC printf -v now '%(%H:%M:%S)T' -1 # a builtin: no fork for a log line
@@ -59,6 +80,21 @@ die() {
   exit 1
 }
 
+# proc_start PID: PROC_START, when process PID started (clock ticks since boot, field 22 of
+# /proc/PID/stat); status 1 if it does not run (a zombie has ended). A PID can be reused; a PID
+# with its start time names one process for good.
+PROC_START=""
+proc_start() {
+  local line rest
+  local -a field
+  PROC_START=""
+  read -r line 2>/dev/null <"/proc/$1/stat" || return 1
+  rest=${line##*) }
+  read -r -a field <<<"$rest"
+  [[ ${field[0]} != Z ]] || return 1
+  PROC_START=${field[19]}
+}
+
 # show_log_tail NAME: the last lines a service wrote, for the reader of a failure.
 show_log_tail() {
   local file=${SERVICE_LOG[$1]:-}
@@ -76,6 +112,11 @@ fail_service() {
   show_log_tail "$1"
   exit 1
 }
+
+####################################################################################################
+# 2. preflight
+# Before anything starts: what the run needs must be there, and nothing may be in its way.
+####################################################################################################
 
 # require_commands CMD[=WHO]...: every command this node runs must be on PATH before anything
 # starts; WHO says what needs it, for the message.
@@ -156,6 +197,90 @@ preflight_ports() {
   ((bad == 0)) || die "ports taken: nothing was started"
 }
 
+# --- Leftovers: a new launch over what an earlier one left ------------------------------------
+# If the launcher and its watchdog were both killed, services of that run may still hold their
+# ports; this launch would then fail later, on one of them, naming a port instead of the cause.
+# So a launch first reads the PID files an earlier run left and names what still runs.
+RUN_PIDFILE=""
+
+# begin_run DIR ROOT: refuse to start over leftovers of an earlier run (in DIR, or in any run
+# directory under ROOT); record this launcher's PID in DIR; point ROOT/latest at DIR.
+begin_run() {
+  local dir
+  local -a dirs=("$1")
+  for dir in "$2"/*/; do
+    dir=${dir%/}
+    [[ -L $dir || $dir == "$1" || ! -d $dir ]] || dirs+=("$dir")
+  done
+  check_leftovers "${dirs[@]}"
+  RUN_PIDFILE=$1/launcher.pid
+  printf '%s\n' "$$" >"$RUN_PIDFILE"
+  if [[ ${1%/*} == "$2" ]]; then
+    ln -sfn -- "${1##*/}" "$2/latest" 2>/dev/null || true
+  fi
+  log "logs of this run: $1"
+}
+
+# check_leftovers DIR...: die naming every service (and launcher) of an earlier run that still
+# runs, with how to stop it; PID files of processes that have ended are stale and removed.
+check_leftovers() {
+  local dir file name pid found=0
+  for dir in "$@"; do
+    for file in "$dir"/*.pid; do
+      [[ -f $file ]] || continue
+      name=${file##*/}
+      name=${name%.pid}
+      pid=""
+      read -r pid 2>/dev/null <"$file" || true
+      if [[ ! $pid =~ ^[0-9]+$ ]]; then
+        rm -f -- "$file"
+      elif [[ $name == launcher ]] && recorded_process "$pid" "$file"; then
+        log "ERROR: this bundle is already running: launcher pid $pid (logs in $dir); stop it with: kill $pid"
+        found=1
+      elif [[ $name != launcher ]] && recorded_group "$pid" "$file"; then
+        log "ERROR: an earlier run left $name running: process group $pid (PID file $file); stop it with: kill -TERM -- -$pid"
+        found=1
+      else
+        rm -f -- "$file"
+      fi
+    done
+  done
+  ((found == 0)) || die "an earlier run of this bundle is still running: nothing was started"
+}
+
+# recorded_group PGID FILE: does the service FILE recorded still run: its leader, or, the leader
+# gone, what is left of its process group (vLLM's EngineCore outlives its API server)?
+recorded_group() {
+  if proc_start "$1"; then
+    recorded_process "$1" "$2"
+  else
+    kill -0 -- "-$1" 2>/dev/null # a PGID cannot be reused while its group has members
+  fi
+}
+
+# recorded_process PID FILE: is process PID the one FILE recorded? A PID file is written just after
+# its process starts: a process that started later (1 s of slack: the boot time is in whole
+# seconds) only got the PID again.
+recorded_process() {
+  local key value btime="" ticks mtime
+  proc_start "$1" || return 1
+  while read -r key value; do
+    if [[ $key == btime ]]; then
+      btime=$value
+      break
+    fi
+  done </proc/stat
+  ticks=$(getconf CLK_TCK 2>/dev/null) || ticks=100
+  mtime=$(stat -c %Y -- "$2" 2>/dev/null) || return 0
+  [[ -n $btime ]] || return 0
+  ((btime + PROC_START / ticks <= mtime + 1))
+}
+
+####################################################################################################
+# 3. start
+# Every service in its own session, recorded, and told to the watchdog.
+####################################################################################################
+
 # start_service NAME LOGFILE READY_URL [VAR=VALUE ...] -- COMMAND [ARG ...]
 # Starts COMMAND in a new session (its own process group: teardown reaches its children too),
 # with the given environment, output to LOGFILE and a PID file beside it. Returns 1 when it cannot.
@@ -212,6 +337,106 @@ watch_remote() {
   REMOTE_URL[$1]=$2
   SERVICE_FAILS[$1]=0
 }
+
+# --- Watchdog: services never outlive a launcher killed by SIGKILL ---------------------------
+# SIGKILL (kill -9, the OOM killer, a node agent) cannot be trapped, and every service runs in a
+# session of its own, so nothing else would stop them. The watchdog is a small process in its own
+# session (a kill of the launcher's process group misses it too) that learns each service's
+# process group through a pipe from the launcher and takes the end of that pipe, which only the
+# launcher holds, as the launcher's end: no polling, and no launcher PID that could be reused.
+# The launcher's own teardown says "over" first; otherwise the watchdog stops every group it was
+# told of: TERM, GRACE_PERIOD_S, KILL. It logs to watchdog.log beside the services' logs.
+# The pipe is fd 9; every child the launcher starts closes it (9>&-), or the pipe would stay open
+# as long as that child lives.
+WATCHDOG_PID=""
+
+# start_watchdog LOGFILE: start it (bash, the functions below, its own session).
+start_watchdog() {
+  local code
+  code=$(declare -f log clock_ms proc_start scan_live watchdog stop_groups)
+  exec 9> >(exec setsid bash -c "set -uo pipefail; $code; watchdog \"\$@\"" watchdog \
+    "$GRACE_PERIOD_S" "${NODE_LABEL:-launch}" >>"$1" 2>&1)
+  WATCHDOG_PID=$!
+}
+
+# watch_group PGID NAME: tell the watchdog about a new group, with its leader's start time. A
+# subshell writes, so a watchdog that is gone costs a warning, not the launcher (SIGPIPE).
+watch_group() {
+  proc_start "$1" || PROC_START=0
+  if ! (printf '%s %s %s\n' "$1" "$PROC_START" "$2" >&9) 2>/dev/null; then
+    log "WARNING: the watchdog is gone: $2 would outlive a SIGKILL of this launcher"
+  fi
+}
+
+# end_watchdog: the launcher has torn down itself: "over", then close the pipe and reap it.
+end_watchdog() {
+  [[ -n $WATCHDOG_PID ]] || return 0
+  (printf 'over\n' >&9) 2>/dev/null || true
+  exec 9>&-
+  wait "$WATCHDOG_PID" 2>/dev/null || true
+  WATCHDOG_PID=""
+}
+
+# watchdog GRACE LABEL: read "PGID START NAME" lines until the pipe ends; stop those groups unless
+# the launcher said "over".
+watchdog() {
+  local grace=$1 pgid start name
+  local -a groups=() names=()
+  declare -gA LIVE_GROUP=() LIVE_PID=()
+  NODE_LABEL="$2 watchdog"
+  while read -r pgid start name; do
+    if [[ $pgid == over ]]; then
+      exit 0
+    fi
+    groups+=("$pgid:$start")
+    names+=("$name")
+  done
+  ((${#groups[@]} > 0)) || exit 0
+  log "the launcher ended without tearing down (SIGKILL?): stopping ${names[*]}"
+  stop_groups "$grace" "${groups[@]}"
+}
+
+# stop_groups GRACE PGID:START...: TERM each group that is still the one started (a leader
+# with another start time is a reused PID: left alone; a group whose leader has gone is still
+# ours, its PGID cannot be reused while it has members), KILL what is left after GRACE seconds.
+# Zombies do not count (scan_live): orphans are reaped by init, which may take its time.
+stop_groups() {
+  local grace=$1 item pgid deadline
+  shift
+  local -a left=() still=()
+  for item in "$@"; do
+    pgid=${item%%:*}
+    if proc_start "$pgid" && [[ $PROC_START != "${item#*:}" ]]; then
+      continue
+    fi
+    kill -TERM -- "-$pgid" 2>/dev/null && left+=("$pgid")
+  done
+  log "TERM sent to process groups: ${left[*]:-none still running}"
+  clock_ms
+  deadline=$((NOW_MS + grace * 1000))
+  while ((${#left[@]} > 0 && NOW_MS < deadline)); do
+    sleep 0.1
+    scan_live
+    still=()
+    for pgid in "${left[@]}"; do
+      [[ -z ${LIVE_GROUP[$pgid]:-} ]] || still+=("$pgid")
+    done
+    left=("${still[@]}")
+    clock_ms
+  done
+  if ((${#left[@]} > 0)); then
+    log "still running after ${grace}s: KILL to ${left[*]}"
+    for pgid in "${left[@]}"; do
+      kill -KILL -- "-$pgid" 2>/dev/null || true
+    done
+  fi
+  log "done"
+}
+
+####################################################################################################
+# 4. readiness
+# Every wait is bounded and interruptible, and fails the moment a service it started exits.
+####################################################################################################
 
 # wait_first PID...: wait until the first of PID... or of the critical services ends (bash >= 5.1),
 # or a signal arrives (its trap then ends the run). Sets WAITED_PID and WAITED_STATUS, and records
@@ -302,46 +527,6 @@ pause_ms() {
   fi
 }
 
-# reap NAME: record the exit status of a service that is no longer running (once).
-reap() {
-  local status=0
-  if [[ -z ${SERVICE_STATUS[$1]:-} ]]; then
-    wait "${SERVICE_PID[$1]}" 2>/dev/null || status=$?
-    SERVICE_STATUS[$1]=$status
-  fi
-}
-
-# check_alive: fail the run at once if any critical service has exited, whatever its status.
-check_alive() {
-  local name pid
-  for name in "${CRITICAL[@]}"; do
-    pid=${SERVICE_PID[$name]}
-    if [[ -n ${SERVICE_STATUS[$name]:-} ]] || ! kill -0 "$pid" 2>/dev/null; then
-      reap "$name"
-      fail_service "$name" "(pid $pid) exited with status ${SERVICE_STATUS[$name]}"
-    fi
-  done
-}
-
-# check_health NAME...: a live process that stops answering is as broken as a dead one.
-check_health() {
-  local name url
-  for name in "$@"; do
-    url=${SERVICE_URL[$name]:-${REMOTE_URL[$name]:-}}
-    [[ -n $url ]] || continue
-    if probe "$url"; then
-      SERVICE_FAILS[$name]=0
-    else
-      check_alive # a service that exited is reported as such, not as a failed probe
-      SERVICE_FAILS[$name]=$((SERVICE_FAILS[$name] + 1))
-      log "$name did not answer $url (${SERVICE_FAILS[$name]} of $UNHEALTHY_AFTER)"
-      if ((SERVICE_FAILS[$name] >= UNHEALTHY_AFTER)); then
-        fail_service "$name" "is alive but has not answered $url for $UNHEALTHY_AFTER probes"
-      fi
-    fi
-  done
-}
-
 # run_over: has the run ended on another node? RUN_OVER_FILE, where set, holds that node's exit
 # status once it has (on SLURM: the router node's status file in the shared LOG_DIR). A node waiting
 # for a remote service cannot otherwise tell "not up yet" from "came and went between two probes" (a
@@ -405,6 +590,51 @@ wait_ready() {
   done
 }
 
+####################################################################################################
+# 5. serving monitor
+# While serving, every critical service is checked: its exit at once, its health every tick.
+####################################################################################################
+
+# reap NAME: record the exit status of a service that is no longer running (once).
+reap() {
+  local status=0
+  if [[ -z ${SERVICE_STATUS[$1]:-} ]]; then
+    wait "${SERVICE_PID[$1]}" 2>/dev/null || status=$?
+    SERVICE_STATUS[$1]=$status
+  fi
+}
+
+# check_alive: fail the run at once if any critical service has exited, whatever its status.
+check_alive() {
+  local name pid
+  for name in "${CRITICAL[@]}"; do
+    pid=${SERVICE_PID[$name]}
+    if [[ -n ${SERVICE_STATUS[$name]:-} ]] || ! kill -0 "$pid" 2>/dev/null; then
+      reap "$name"
+      fail_service "$name" "(pid $pid) exited with status ${SERVICE_STATUS[$name]}"
+    fi
+  done
+}
+
+# check_health NAME...: a live process that stops answering is as broken as a dead one.
+check_health() {
+  local name url
+  for name in "$@"; do
+    url=${SERVICE_URL[$name]:-${REMOTE_URL[$name]:-}}
+    [[ -n $url ]] || continue
+    if probe "$url"; then
+      SERVICE_FAILS[$name]=0
+    else
+      check_alive # a service that exited is reported as such, not as a failed probe
+      SERVICE_FAILS[$name]=$((SERVICE_FAILS[$name] + 1))
+      log "$name did not answer $url (${SERVICE_FAILS[$name]} of $UNHEALTHY_AFTER)"
+      if ((SERVICE_FAILS[$name] >= UNHEALTHY_AFTER)); then
+        fail_service "$name" "is alive but has not answered $url for $UNHEALTHY_AFTER probes"
+      fi
+    fi
+  done
+}
+
 # serve_until_exit NAME: keep every critical service checked while NAME (the client step) runs;
 # return NAME's exit status.
 serve_until_exit() {
@@ -459,194 +689,10 @@ serve_while_up() {
   done
 }
 
-# --- Watchdog: services never outlive a launcher killed by SIGKILL ---------------------------
-# SIGKILL (kill -9, the OOM killer, a node agent) cannot be trapped, and every service runs in a
-# session of its own, so nothing else would stop them. The watchdog is a small process in its own
-# session (a kill of the launcher's process group misses it too) that learns each service's
-# process group through a pipe from the launcher and takes the end of that pipe, which only the
-# launcher holds, as the launcher's end: no polling, and no launcher PID that could be reused.
-# The launcher's own teardown says "over" first; otherwise the watchdog stops every group it was
-# told of: TERM, GRACE_PERIOD_S, KILL. It logs to watchdog.log beside the services' logs.
-# The pipe is fd 9; every child the launcher starts closes it (9>&-), or the pipe would stay open
-# as long as that child lives.
-WATCHDOG_PID=""
-
-# start_watchdog LOGFILE: start it (bash, the functions below, its own session).
-start_watchdog() {
-  local code
-  code=$(declare -f log clock_ms proc_start scan_live watchdog stop_groups)
-  exec 9> >(exec setsid bash -c "set -uo pipefail; $code; watchdog \"\$@\"" watchdog \
-    "$GRACE_PERIOD_S" "${NODE_LABEL:-launch}" >>"$1" 2>&1)
-  WATCHDOG_PID=$!
-}
-
-# watch_group PGID NAME: tell the watchdog about a new group, with its leader's start time. A
-# subshell writes, so a watchdog that is gone costs a warning, not the launcher (SIGPIPE).
-watch_group() {
-  proc_start "$1" || PROC_START=0
-  if ! (printf '%s %s %s\n' "$1" "$PROC_START" "$2" >&9) 2>/dev/null; then
-    log "WARNING: the watchdog is gone: $2 would outlive a SIGKILL of this launcher"
-  fi
-}
-
-# end_watchdog: the launcher has torn down itself: "over", then close the pipe and reap it.
-end_watchdog() {
-  [[ -n $WATCHDOG_PID ]] || return 0
-  (printf 'over\n' >&9) 2>/dev/null || true
-  exec 9>&-
-  wait "$WATCHDOG_PID" 2>/dev/null || true
-  WATCHDOG_PID=""
-}
-
-# proc_start PID: PROC_START, when process PID started (clock ticks since boot, field 22 of
-# /proc/PID/stat); status 1 if it does not run (a zombie has ended). A PID can be reused; a PID
-# with its start time names one process for good.
-PROC_START=""
-proc_start() {
-  local line rest
-  local -a field
-  PROC_START=""
-  read -r line 2>/dev/null <"/proc/$1/stat" || return 1
-  rest=${line##*) }
-  read -r -a field <<<"$rest"
-  [[ ${field[0]} != Z ]] || return 1
-  PROC_START=${field[19]}
-}
-
-# watchdog GRACE LABEL: read "PGID START NAME" lines until the pipe ends; stop those groups unless
-# the launcher said "over".
-watchdog() {
-  local grace=$1 pgid start name
-  local -a groups=() names=()
-  declare -gA LIVE_GROUP=() LIVE_PID=()
-  NODE_LABEL="$2 watchdog"
-  while read -r pgid start name; do
-    if [[ $pgid == over ]]; then
-      exit 0
-    fi
-    groups+=("$pgid:$start")
-    names+=("$name")
-  done
-  ((${#groups[@]} > 0)) || exit 0
-  log "the launcher ended without tearing down (SIGKILL?): stopping ${names[*]}"
-  stop_groups "$grace" "${groups[@]}"
-}
-
-# stop_groups GRACE PGID:START...: TERM each group that is still the one started (a leader
-# with another start time is a reused PID: left alone; a group whose leader has gone is still
-# ours, its PGID cannot be reused while it has members), KILL what is left after GRACE seconds.
-# Zombies do not count (scan_live): orphans are reaped by init, which may take its time.
-stop_groups() {
-  local grace=$1 item pgid deadline
-  shift
-  local -a left=() still=()
-  for item in "$@"; do
-    pgid=${item%%:*}
-    if proc_start "$pgid" && [[ $PROC_START != "${item#*:}" ]]; then
-      continue
-    fi
-    kill -TERM -- "-$pgid" 2>/dev/null && left+=("$pgid")
-  done
-  log "TERM sent to process groups: ${left[*]:-none still running}"
-  clock_ms
-  deadline=$((NOW_MS + grace * 1000))
-  while ((${#left[@]} > 0 && NOW_MS < deadline)); do
-    sleep 0.1
-    scan_live
-    still=()
-    for pgid in "${left[@]}"; do
-      [[ -z ${LIVE_GROUP[$pgid]:-} ]] || still+=("$pgid")
-    done
-    left=("${still[@]}")
-    clock_ms
-  done
-  if ((${#left[@]} > 0)); then
-    log "still running after ${grace}s: KILL to ${left[*]}"
-    for pgid in "${left[@]}"; do
-      kill -KILL -- "-$pgid" 2>/dev/null || true
-    done
-  fi
-  log "done"
-}
-
-# --- Leftovers: a new launch over what an earlier one left ------------------------------------
-# If the launcher and its watchdog were both killed, services of that run may still hold their
-# ports; this launch would then fail later, on one of them, naming a port instead of the cause.
-# So a launch first reads the PID files an earlier run left and names what still runs.
-RUN_PIDFILE=""
-
-# begin_run DIR ROOT: refuse to start over leftovers of an earlier run (in DIR, or in any run
-# directory under ROOT); record this launcher's PID in DIR; point ROOT/latest at DIR.
-begin_run() {
-  local dir
-  local -a dirs=("$1")
-  for dir in "$2"/*/; do
-    dir=${dir%/}
-    [[ -L $dir || $dir == "$1" || ! -d $dir ]] || dirs+=("$dir")
-  done
-  check_leftovers "${dirs[@]}"
-  RUN_PIDFILE=$1/launcher.pid
-  printf '%s\n' "$$" >"$RUN_PIDFILE"
-  if [[ ${1%/*} == "$2" ]]; then
-    ln -sfn -- "${1##*/}" "$2/latest" 2>/dev/null || true
-  fi
-  log "logs of this run: $1"
-}
-
-# check_leftovers DIR...: die naming every service (and launcher) of an earlier run that still
-# runs, with how to stop it; PID files of processes that have ended are stale and removed.
-check_leftovers() {
-  local dir file name pid found=0
-  for dir in "$@"; do
-    for file in "$dir"/*.pid; do
-      [[ -f $file ]] || continue
-      name=${file##*/}
-      name=${name%.pid}
-      pid=""
-      read -r pid 2>/dev/null <"$file" || true
-      if [[ ! $pid =~ ^[0-9]+$ ]]; then
-        rm -f -- "$file"
-      elif [[ $name == launcher ]] && recorded_process "$pid" "$file"; then
-        log "ERROR: this bundle is already running: launcher pid $pid (logs in $dir); stop it with: kill $pid"
-        found=1
-      elif [[ $name != launcher ]] && recorded_group "$pid" "$file"; then
-        log "ERROR: an earlier run left $name running: process group $pid (PID file $file); stop it with: kill -TERM -- -$pid"
-        found=1
-      else
-        rm -f -- "$file"
-      fi
-    done
-  done
-  ((found == 0)) || die "an earlier run of this bundle is still running: nothing was started"
-}
-
-# recorded_group PGID FILE: does the service FILE recorded still run: its leader, or, the leader
-# gone, what is left of its process group (vLLM's EngineCore outlives its API server)?
-recorded_group() {
-  if proc_start "$1"; then
-    recorded_process "$1" "$2"
-  else
-    kill -0 -- "-$1" 2>/dev/null # a PGID cannot be reused while its group has members
-  fi
-}
-
-# recorded_process PID FILE: is process PID the one FILE recorded? A PID file is written just after
-# its process starts: a process that started later (1 s of slack: the boot time is in whole
-# seconds) only got the PID again.
-recorded_process() {
-  local key value btime="" ticks mtime
-  proc_start "$1" || return 1
-  while read -r key value; do
-    if [[ $key == btime ]]; then
-      btime=$value
-      break
-    fi
-  done </proc/stat
-  ticks=$(getconf CLK_TCK 2>/dev/null) || ticks=100
-  mtime=$(stat -c %Y -- "$2" 2>/dev/null) || return 0
-  [[ -n $btime ]] || return 0
-  ((btime + PROC_START / ticks <= mtime + 1))
-}
+####################################################################################################
+# 6. teardown
+# One trap stops exactly what this script started, whatever ended the run.
+####################################################################################################
 
 # scan_live: LIVE_GROUP[pgid] and LIVE_PID[pid] for every process that still runs. Zombies do not
 # count: an orphaned grandchild stays a zombie until init reaps it, which some inits do only every
@@ -702,81 +748,122 @@ signal_group() {
 }
 
 # stop_services: TERM every process group this script started, newest first; KILL what is left
-# after GRACE_PERIOD_S; reap them. Nothing this script did not start is signalled.
+# after GRACE_PERIOD_S; reap them; remove their PID files. Nothing this script did not start is
+# signalled.
 stop_services() {
-  local name pid i deadline
-  local -a targets=() alive=() stopped=() killed=() others=() ungrouped=() pending=()
-  # Children that are not (yet) known services: the pause or probe under way, or a service whose
-  # PID was not recorded because the signal arrived between its fork and the next line. A job that
-  # has ended may have left its PID to another process: signal only this shell's children.
+  local pid name
+  term_all
+  if ((${#TEARDOWN_TARGETS[@]} > 0)); then
+    await_stop
+    for pid in "${TEARDOWN_TARGETS[@]}"; do # reap; never block on one that survived KILL
+      [[ -n ${LIVE_PID[$pid]:-} ]] || wait "$pid" 2>/dev/null || true
+    done
+  fi
+  for name in "${STARTED[@]}"; do
+    rm -f -- "${SERVICE_LOG[$name]%.log}.pid"
+  done
+  end_watchdog
+  if ((${#TEARDOWN_STOPPED[@]} > 0)); then
+    log "stopped: ${TEARDOWN_STOPPED[*]}${TEARDOWN_KILLED[*]:+ (KILL needed: ${TEARDOWN_KILLED[*]})}"
+  fi
+}
+
+# term_all: TERM every child of this shell: services newest first, and children that are not (yet)
+# known services (the pause or probe under way, or a service whose PID was not recorded because
+# the signal arrived between its fork and the next line). A job that has ended may have left its
+# PID to another process: only this shell's children are signalled. Fills TEARDOWN_TARGETS (every
+# PID signalled), TEARDOWN_UNGROUPED (those with no group of their own yet), TEARDOWN_STOPPED.
+TEARDOWN_TARGETS=()
+TEARDOWN_UNGROUPED=()
+TEARDOWN_STOPPED=()
+TEARDOWN_KILLED=()
+term_all() {
+  local name pid i
+  local -a others=()
   mapfile -t others < <(jobs -p)
   for pid in "${others[@]}"; do
     if ! service_of "$pid" && is_child "$pid"; then
-      signal_group TERM "$pid" || true
-      ((SIGNALLED_GROUP)) || ungrouped+=("$pid")
-      targets+=("$pid")
+      term_target "$pid" || true
     fi
   done
   for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do
     name=${STARTED[i]}
-    pid=${SERVICE_PID[$name]}
-    if signal_group TERM "$pid"; then
-      log "stopping $name (process group $pid): TERM"
-      stopped+=("$name")
+    if term_target "${SERVICE_PID[$name]}"; then
+      log "stopping $name (process group ${SERVICE_PID[$name]}): TERM"
+      TEARDOWN_STOPPED+=("$name")
     fi
-    ((SIGNALLED_GROUP)) || ungrouped+=("$pid")
-    targets+=("$pid")
   done
-  ((${#targets[@]} > 0)) || return 0
+}
+
+# term_target PID: TERM PID's group (or PID alone) and note it; status 1 if it had already ended.
+term_target() {
+  local status=0
+  signal_group TERM "$1" || status=1
+  ((SIGNALLED_GROUP)) || TEARDOWN_UNGROUPED+=("$1")
+  TEARDOWN_TARGETS+=("$1")
+  return "$status"
+}
+
+# await_stop: wait until every target has ended; KILL what is left after GRACE_PERIOD_S
+# (TEARDOWN_KILLED). Zombies do not count (scan_live).
+await_stop() {
+  local pid deadline
+  local -a alive=()
   clock_ms
   deadline=$((NOW_MS + GRACE_PERIOD_S * 1000))
   while :; do
     scan_live
     alive=()
-    for pid in "${targets[@]}"; do
+    for pid in "${TEARDOWN_TARGETS[@]}"; do
       if still_running "$pid"; then
         alive+=("$pid")
       fi
     done
-    ((${#alive[@]} > 0)) || break
-    # A TERM sent before a service's setsid reached the PID alone, still the forked shell, and can
-    # be lost there (a busy machine widens that window): once the group exists, TERM it, once.
-    pending=()
-    for pid in "${ungrouped[@]}"; do
-      if kill -0 -- "-$pid" 2>/dev/null; then
-        if service_of "$pid"; then name=$SERVICE_OF; else name="pid $pid"; fi
-        log "$name made its process group after the TERM: TERM again, to the group"
-        kill -TERM -- "-$pid" 2>/dev/null || true
-      elif kill -0 "$pid" 2>/dev/null; then
-        pending+=("$pid")
-      fi
-    done
-    ungrouped=("${pending[@]}")
+    ((${#alive[@]} > 0)) || return 0
+    term_new_groups
     clock_ms
     if ((NOW_MS >= deadline)); then
-      if ((${#killed[@]} > 0)); then
+      if ((${#TEARDOWN_KILLED[@]} > 0)); then
         log "ERROR: still running after KILL: process groups ${alive[*]}"
-        break
+        return 0
       fi
       for pid in "${alive[@]}"; do
-        if service_of "$pid"; then name=$SERVICE_OF; else name="pid $pid"; fi
-        log "$name did not stop within ${GRACE_PERIOD_S}s of TERM: sending KILL"
+        name_of "$pid"
+        log "$NAME_OF did not stop within ${GRACE_PERIOD_S}s of TERM: sending KILL"
         signal_group KILL "$pid" || true
-        killed+=("$name")
+        TEARDOWN_KILLED+=("$NAME_OF")
       done
       deadline=$((NOW_MS + 5000)) # KILL cannot be ignored; only a process stuck in the kernel stays
     fi
     sleep 0.1
   done
-  for pid in "${targets[@]}"; do # reap; never block on one that survived KILL
-    [[ -n ${LIVE_PID[$pid]:-} ]] || wait "$pid" 2>/dev/null || true
+}
+
+# term_new_groups: a TERM sent before a service's setsid reached the PID alone, still the forked
+# shell, and can be lost there (a busy machine widens that window): once the group exists, TERM
+# it, once.
+term_new_groups() {
+  local pid
+  local -a pending=()
+  for pid in "${TEARDOWN_UNGROUPED[@]}"; do
+    if kill -0 -- "-$pid" 2>/dev/null; then
+      name_of "$pid"
+      log "$NAME_OF made its process group after the TERM: TERM again, to the group"
+      kill -TERM -- "-$pid" 2>/dev/null || true
+    elif kill -0 "$pid" 2>/dev/null; then
+      pending+=("$pid")
+    fi
   done
-  for name in "${STARTED[@]}"; do
-    rm -f -- "${SERVICE_LOG[$name]%.log}.pid"
-  done
-  end_watchdog
-  if ((${#stopped[@]} > 0)); then
-    log "stopped: ${stopped[*]}${killed[*]:+ (KILL needed: ${killed[*]})}"
+  TEARDOWN_UNGROUPED=("${pending[@]}")
+}
+
+# name_of PID: NAME_OF, the name of the service started as PID, or "pid PID".
+NAME_OF=""
+name_of() {
+  if service_of "$1"; then
+    NAME_OF=$SERVICE_OF
+  else
+    NAME_OF="pid $1"
   fi
 }
 
@@ -825,11 +912,6 @@ on_signal() {
   exit "$2"
 }
 
-trap on_exit EXIT
-trap 'on_signal INT 130' INT
-trap 'on_signal TERM 143' TERM
-trap 'on_signal HUP 129' HUP
-
 # A signal ignored when bash started cannot be trapped (bash's rule): a launcher started as
 # `./launch.sh &` from a script (INT and QUIT ignored) or by a tool that ignores TERM keeps
 # running when sent it. Say so at once, and how to stop it instead; SIGHUP ignored is nohup's purpose.
@@ -843,4 +925,10 @@ warn_untrappable() {
     log "WARNING: SIGTERM was ignored when this launcher started, so it cannot be trapped: stop it with SIGINT (kill -INT $$)"
   fi
 }
+
+trap on_exit EXIT
+trap 'on_signal INT 130' INT
+trap 'on_signal TERM 143' TERM
+trap 'on_signal HUP 129' HUP
+
 warn_untrappable
