@@ -254,7 +254,8 @@ recorded_group() {
   if proc_start "$1"; then
     recorded_process "$1" "$2"
   else
-    kill -0 -- "-$1" 2>/dev/null # a PGID cannot be reused while its group has members
+    scan_live # a PGID cannot be reused while its group has members; zombies are no members
+    [[ -n ${LIVE_GROUP[$1]:-} ]]
   fi
 }
 
