@@ -30,7 +30,7 @@ fi
 : "${LOG_DIR:=${LOG_ROOT}/${RUN_ID}}" # where this run's logs and PID files go
 
 NODE_LABEL=local
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$BUNDLE_DIR/lib.sh"
 
 require_commands \

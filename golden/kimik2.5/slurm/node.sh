@@ -13,7 +13,7 @@ shopt -s inherit_errexit
 : "${BUNDLE_DIR:?node.sh runs inside the job launch.sh submits}"
 RANK=${SLURM_PROCID:?node.sh runs as an srun task}
 NODE_LABEL="node$RANK:${SLURMD_NODENAME:-?}"
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$BUNDLE_DIR/lib.sh"
 
 # srun exits with the highest status of all tasks: once --kill-on-bad-exit has stopped the other

@@ -68,7 +68,7 @@ export BUNDLE_DIR
 export READY_TIMEOUT_S PROBE_INTERVAL_S PROBE_TIMEOUT_S UNHEALTHY_AFTER GRACE_PERIOD_S LOG_TAIL_LINES LOG_DIR
 
 NODE_LABEL=job-$SLURM_JOB_ID
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$BUNDLE_DIR/lib.sh"
 
 require_commands srun scontrol getent
