@@ -59,6 +59,18 @@ def bench_faults(names: list[str], runs: int) -> list[tuple]:
     return rows
 
 
+def bench_sigkill(runs: int) -> None:
+    """SIGKILL of the launcher -> no process of the run left (the watchdog's work)."""
+    for ignore_term, label in ((False, "launcher SIGKILL -> nothing left"),
+                               (True, "  ... prefill ignoring TERM")):
+        times = []
+        for _ in range(runs):
+            with tempfile.TemporaryDirectory() as tmp:
+                run, seconds = scenarios.launcher_sigkill(Path(tmp), ignore_term)
+                times.append(seconds)
+        print(f"{label:32} {summary(times)}", flush=True)
+
+
 def bench_ready(runs: int) -> list[dict]:
     results = []
     for _ in range(runs):
@@ -67,7 +79,7 @@ def bench_ready(runs: int) -> list[dict]:
             bundle = tmp / "bundle"
             harness.build_local(bundle)
             run = run_bundle(bundle, make_standin_bin(tmp / "bin"), env=scenarios.ENV)
-            logs = bundle / "logs"
+            logs = harness.run_logs(bundle)
 
             def ready(name):
                 return event_time(logs / f"{name}.log", "ready")
@@ -99,6 +111,8 @@ def main() -> int:
           f"{scenarios.PROBE_TIMEOUT_S}, UNHEALTHY_AFTER={scenarios.UNHEALTHY_AFTER})")
     print(f"{'scenario':32} {'median':>6} {'min':>6} {'max':>6}")
     rows = bench_faults(args.only, args.runs)
+    if not args.only:
+        bench_sigkill(args.runs)
     if not args.no_ready:
         res = bench_ready(args.runs)
         print(f"\nready overhead, seconds over {args.runs} clean runs: {'median':>6} {'min':>6} {'max':>6}")

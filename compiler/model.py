@@ -183,7 +183,8 @@ class Recipe(Model):
     slurm: SlurmSpec = SlurmSpec()
     client: Optional[ClientSpec] = None
     log_dir: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_./-]+$")] = Field(
-        "logs", description="LOG_DIR default: relative to the bundle directory, or absolute.")
+        "logs", description="LOG_ROOT default, where each run's log directory goes: absolute, or "
+        "relative L for the sibling `<bundle>.L` (a rebuild replaces the bundle, never its logs).")
 
 
 KVTransfer.model_rebuild()

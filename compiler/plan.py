@@ -138,6 +138,12 @@ def _lmcache(recipe: Recipe, place: Placement, i: int, rank: int) -> tuple[Servi
     return svc, port
 
 
+def _log_root(recipe: Recipe) -> Word:
+    """Beside the bundle, never inside it: a rebuild replaces the bundle directory, and the logs of
+    the run that just failed are the ones most needed. A relative log-dir L is `<bundle>.L`."""
+    return recipe.log_dir if recipe.log_dir.startswith("/") else (Ref("BUNDLE_DIR"), "." + recipe.log_dir)
+
+
 def _engine(recipe: Recipe, place: Placement, role: str, spec: RoleSpec, rank: int, r_index: int, w: int,
             lmcache: Service | None, lmcache_port: int | None) -> Service:
     index = r_index * spec.workers_per_node + w
@@ -262,7 +268,6 @@ def _node_plan(index: int, label: str, local: list[Service], remote: list[Servic
 
 def _tunables(recipe: Recipe, place: Placement) -> tuple:
     h = recipe.health
-    base: Word = recipe.log_dir if recipe.log_dir.startswith("/") else (Ref("BUNDLE_DIR"), "/" + recipe.log_dir)
     return (
         Tunable("READY_TIMEOUT_S", str(h.ready_timeout_s), "seconds a service may take to become ready"),
         Tunable("PROBE_INTERVAL_S", str(h.probe_interval_s), "seconds between liveness/readiness probes"),
@@ -271,5 +276,6 @@ def _tunables(recipe: Recipe, place: Placement) -> tuple:
                 "failed health probes in a row, while serving, before a live service counts as hung"),
         Tunable("GRACE_PERIOD_S", str(h.grace_period_s), "seconds between TERM and KILL at teardown"),
         Tunable("LOG_TAIL_LINES", "40", "lines of a failed service's log to print"),
-        Tunable("LOG_DIR", place.log_dir(base), "where every service's log and PID file go"),
+        Tunable("LOG_ROOT", _log_root(recipe), "where each run's log directory goes"),
+        Tunable("LOG_DIR", place.log_dir(), "where this run's logs and PID files go"),
     )

@@ -123,6 +123,9 @@ def render_bundle(plan: Plan, templates_dir: Path = TEMPLATES_DIR) -> dict[str, 
     context = {"plan": plan, "recipe": plan.recipe, "svc": by_name, "header": _header(plan)}
     files = {}
     for name, template in plan.files:  # which files, from which templates: the placement's
+        if not template.endswith(".j2"):  # a static file (lib.sh: one library for every bundle)
+            files[name] = (templates_dir / template).read_text(encoding="utf-8")
+            continue
         files[name] = env.get_template(template).render(context)
     files["bundle.json"] = json.dumps(manifest(plan), indent=2, sort_keys=True) + "\n"
     return files

@@ -88,6 +88,16 @@ def build_local(out: Path, *extra: str, recipe: str = "kimik2.5") -> dict[str, i
     return ports
 
 
+def log_root(bundle: Path) -> Path:
+    """LOG_ROOT's default: a sibling of the bundle, `<bundle>.logs`, that a rebuild leaves alone."""
+    return bundle.parent / f"{bundle.name}.logs"
+
+
+def run_logs(bundle: Path) -> Path:
+    """The newest run's log directory of a local bundle (LOG_ROOT/latest, resolved)."""
+    return (log_root(bundle) / "latest").resolve()
+
+
 def make_standin_bin(folder: Path, names=ENGINE_NAMES) -> Path:
     """A directory holding each engine name as a link to the stand-in."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -125,6 +135,7 @@ class Run:
     ended_at: float = 0.0
     lines: list = field(default_factory=list)  # (wall-clock time, stderr line) as they arrived
     marks: dict = field(default_factory=dict)  # name -> wall-clock time an action fired
+    clean_at: float = 0.0  # wall clock when no process of the run was left (0: some were)
 
     def line_time(self, pattern: str) -> float:
         """When the first stderr line matching pattern arrived."""
@@ -151,10 +162,42 @@ def event_time(logfile: Path, prefix: str) -> float:
 
 Action = Callable[[subprocess.Popen, dict], None]
 
+# Signals a launcher must be able to trap. A process started with one of them ignored (pytest run
+# under `nohup`, or as `cmd &` from a non-interactive shell, which ignores INT and QUIT) passes
+# that on to its children, and bash cannot trap a signal that was ignored when it started.
+LAUNCHER_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT, signal.SIGHUP, signal.SIGPIPE)
+
+
+def default_signals() -> None:
+    """preexec_fn for every launcher a test starts: the signal dispositions a terminal gives it."""
+    for sig in LAUNCHER_SIGNALS:
+        signal.signal(sig, signal.SIG_DFL)
+
+
+def launcher_popen(argv: list, **kwargs) -> subprocess.Popen:
+    """Start a launcher (launch.sh, salloc, sbatch) as a user at a terminal would: default signal
+    dispositions, its own session (a signal to it reaches no test process). The one way the tests
+    start launchers."""
+    return subprocess.Popen(argv, preexec_fn=default_signals, start_new_session=True, **kwargs)
+
+
+def launcher_run(argv: list, timeout: float, **kwargs) -> subprocess.CompletedProcess:
+    """launcher_popen, waited for, output captured as text (subprocess.run's shape)."""
+    with launcher_popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
 
 def run_bundle(bundle: Path, path_dir: Path | None, env: dict | None = None, timeout: float = 90,
-               on_line: list | tuple = (), path_prefix: list | tuple = ()) -> Run:
-    """Run bundle/launch.sh with the stand-ins first on PATH; report status, output and leftovers.
+               on_line: list | tuple = (), path_prefix: list | tuple = (), shell: str = "bash",
+               settle_s: float = 0.3) -> Run:
+    """Run bundle/launch.sh with the stand-ins first on PATH; report status, output and leftovers
+    (processes of the run still there settle_s after the launcher's exit).
 
     on_line: (regex, action) pairs; action(proc, marks) runs once, on the first stderr line matching
     regex (e.g. send the launcher a signal, or fault a service), and may note times in marks.
@@ -170,8 +213,8 @@ def run_bundle(bundle: Path, path_dir: Path | None, env: dict | None = None, tim
     marks: dict = {}
     pending = list(on_line)
     started_at, start = time.time(), time.monotonic()
-    proc = subprocess.Popen(["bash", str(bundle / "launch.sh")], env=full_env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    proc = launcher_popen([shell, str(bundle / "launch.sh")], env=full_env, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
     def read_stderr():
         for line in proc.stderr:
@@ -205,15 +248,27 @@ def run_bundle(bundle: Path, path_dir: Path | None, env: dict | None = None, tim
     for reader in readers:  # a leftover holding the pipes open must not hang the test
         reader.join(5)
     out = "".join(out_chunks)
-    time.sleep(0.3)  # let the kernel finish reaping before we look
-    leftovers = processes_with_tag(tag)
+    # Look for 0.3 s at least (let the kernel finish reaping), up to settle_s while some are left
+    # (what may still be stopping); clean_at: since when none has been.
+    clean_at = 0.0
+    while True:
+        leftovers = processes_with_tag(tag)
+        if leftovers:
+            clean_at = 0.0
+        elif not clean_at:
+            clean_at = time.time()
+        waited = time.monotonic() - start - seconds
+        if waited >= 0.3 and (not leftovers or waited >= settle_s):
+            break
+        time.sleep(0.02)
     for pid in leftovers:  # never leak processes into the next test, but report them
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
     stderr = "\n".join(line for _, line in lines) + "\n"
-    return Run(proc.returncode, out, stderr, seconds, tag, leftovers, started_at, ended_at, lines, marks)
+    return Run(proc.returncode, out, stderr, seconds, tag, leftovers, started_at, ended_at, lines, marks,
+               clean_at)
 
 
 def signal_launcher(sig: int, mark: str = "signal") -> Action:

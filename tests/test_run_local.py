@@ -11,7 +11,7 @@ import socket
 import pytest
 
 from conftest import run_bundle
-from harness import ROOT, event_time, signal_service
+from harness import ROOT, build_local, event_time, log_root, run_logs, signal_launcher, signal_service
 
 
 def test_stack_comes_up_and_client_status_is_the_launchers(local_bundle, standin_bin):
@@ -23,7 +23,7 @@ def test_stack_comes_up_and_client_status_is_the_launchers(local_bundle, standin
     assert f"router at http://127.0.0.1:{ports['router.port']}" in run.stderr
     assert "client exited with status 0" in run.stderr
     assert run.leftovers == []
-    client_log = (bundle / "logs" / "client.log").read_text()
+    client_log = (run_logs(bundle) / "client.log").read_text()
     assert f"http://127.0.0.1:{ports['router.port']}/v1/models answered 200" in client_log
 
 
@@ -39,7 +39,7 @@ def test_client_cmd_replaces_the_recipe_client(local_bundle, standin_bin):
     bundle, ports = local_bundle()
     run = run_bundle(bundle, standin_bin, env={"CLIENT_CMD": 'echo "got $ROUTER_URL"; exit 4'})
     assert run.returncode == 4
-    assert f"got http://127.0.0.1:{ports['router.port']}" in (bundle / "logs" / "client.log").read_text()
+    assert f"got http://127.0.0.1:{ports['router.port']}" in (run_logs(bundle) / "client.log").read_text()
     assert run.leftovers == []
 
 
@@ -60,7 +60,7 @@ def test_start_is_ordered_by_readiness_and_parallel_where_independent(local_bund
     # A slow LMCache server: decode needs nothing, so it must not wait for it; prefill must.
     run = run_bundle(bundle, standin_bin, env={f"STANDIN_{ports['lmcache.http-port']}": "slow_start:2"})
     assert run.returncode == 0, run.stderr
-    logs = bundle / "logs"
+    logs = run_logs(bundle)
 
     def started(name):
         return event_time(logs / f"{name}.log", "client started" if name == "client" else "started")
@@ -110,13 +110,13 @@ def test_older_bash_without_wait_n_still_detects_within_a_tick(local_bundle, sta
     text = lib.read_text()
     assert "  WAIT_ANY=1\n" in text
     lib.write_text(text.replace("  WAIT_ANY=1\n", "  WAIT_ANY=0\n"))
-    pidfile = bundle / "logs" / "decode-0.pid"
+    pidfile = run_logs(bundle) / "decode-0.pid"
     run = run_bundle(bundle, standin_bin,
                      env={f"STANDIN_{ports['decode.port']}": mode, "STANDIN_CLIENT_SECS": "30",
                           "PROBE_TIMEOUT_S": "1", "UNHEALTHY_AFTER": "2"},
                      on_line=[("client is running", signal_service(pidfile, signal.SIGUSR1))])
     assert run.returncode == 1, run.stderr
-    fault = event_time(bundle / "logs" / "decode-0.log", "FAULT")
+    fault = event_time(run_logs(bundle) / "decode-0.log", "FAULT")
     if mode.startswith("die"):
         assert re.search(r"ERROR: decode-0 \(pid \d+\) exited with status 4", run.stderr), run.stderr
         assert run.ended_at - fault <= 1 + 1.0 + 1.0  # a tick, a probe timeout, a margin
@@ -191,3 +191,64 @@ def test_a_subshell_left_the_traps_does_not_tear_the_stack_down(tmp_path):
     assert run.stderr.count("exit status") == 1 and "exit status 3" in run.stderr, run.stderr
     assert "received SIGTERM" not in run.stderr, run.stderr
     assert run.leftovers == [], run.stderr
+
+
+@pytest.mark.parametrize("seen, status", [("0", 0), ("143", 143), ("130", 130), ("5", 1)])
+def test_a_node_that_sees_the_run_over_exits_with_what_that_run_was(tmp_path, seen, status):
+    """A node waiting for the router that finds the router node's status file leaves; it reports
+    success only if that run succeeded: after a scancel it must not say 0 because it noticed the
+    other node's 143 before its own SIGTERM arrived."""
+    (tmp_path / "node0.status").write_text(seen + "\n")
+    lib_launcher(tmp_path, 'RUN_OVER_FILE=$here/node0.status\n'
+                 "watch_remote router http://127.0.0.1:9/health\n"
+                 "wait_ready router\n"
+                 "exit 0\n", grace_s=1)
+    run = run_bundle(tmp_path, None)
+    assert run.returncode == status, run.stderr
+    assert f"the run is over ({tmp_path}/node0.status: {seen})" in run.stderr, run.stderr
+
+
+def test_a_signal_during_teardown_is_never_reported_as_success(tmp_path):
+    """The run ends with status 0 and tears down (a service that ignores TERM keeps it busy); a
+    SIGTERM then arrives: teardown finishes, and the exit status is 143, not 0."""
+    lib_launcher(tmp_path, 'STATUS_FILE=$here/node.status\n'
+                 "start_service svc \"$here/svc.log\" '' -- bash -c 'trap \"\" TERM; sleep 304' || exit 1\n"
+                 'until kill -0 -- "-${SERVICE_PID[svc]}" 2>/dev/null; do sleep 0.01; done\n'
+                 "sleep 0.3\n"
+                 "exit 0\n", grace_s=2)
+    run = run_bundle(tmp_path, None, on_line=[(r"stopping svc", signal_launcher(signal.SIGTERM))])
+    assert run.returncode == 143, run.stderr
+    assert "svc did not stop within 2s of TERM: sending KILL" in run.stderr  # teardown finished
+    assert "a signal arrived during teardown: not reporting success" in run.stderr
+    assert (tmp_path / "node.status").read_text() == "143\n"
+    assert run.leftovers == [], run.stderr
+
+
+def test_logs_survive_a_rebuild_and_each_run_keeps_its_own(local_bundle, standin_bin):
+    """A rebuild replaces the bundle directory; the logs live beside it (LOG_ROOT = <bundle>.logs),
+    one directory per run, so the failed run's logs are still there after the fix is rebuilt."""
+    bundle, ports = local_bundle()
+    failed = run_bundle(bundle, standin_bin, env={f"STANDIN_{ports['decode.port']}": "die_at_start:3"})
+    assert failed.returncode == 1, failed.stderr
+    first = run_logs(bundle)
+    assert first.parent == log_root(bundle) and re.fullmatch(r"run-\d{8}T\d{6}Z-\d+", first.name), first
+    assert f"logs of this run: {first}" in failed.stderr
+    assert "fatal error during start-up (simulated)" in (first / "decode-0.log").read_text()
+    assert not (bundle / "logs").exists()
+
+    build_local(bundle)  # the rebuild
+    assert "fatal error during start-up (simulated)" in (first / "decode-0.log").read_text()
+    again = run_bundle(bundle, standin_bin, env={"RUN_ID": "after-the-fix"})
+    assert again.returncode == 0, again.stderr
+    assert run_logs(bundle) == log_root(bundle) / "after-the-fix"
+    assert (first / "decode-0.log").exists()  # never overwritten by a later run
+    assert "client exited with status 0" not in (first / "decode-0.log").read_text()
+
+
+def test_log_dir_still_overrides_where_a_run_logs(local_bundle, standin_bin, tmp_path):
+    bundle, _ = local_bundle()
+    elsewhere = tmp_path / "elsewhere"
+    run = run_bundle(bundle, standin_bin, env={"LOG_DIR": str(elsewhere)})
+    assert run.returncode == 0, run.stderr
+    assert (elsewhere / "client.log").exists() and (elsewhere / "watchdog.log").exists()
+    assert not (log_root(bundle) / "latest").exists()

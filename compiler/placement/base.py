@@ -54,8 +54,9 @@ class Placement:
         """Environment every engine gets from its placement."""
         return {}
 
-    def log_dir(self, base: Word) -> Word:
-        return base
+    def log_dir(self) -> Word:
+        """This run's log directory under LOG_ROOT: one per run, never an earlier run's."""
+        raise NotImplementedError
 
     def directives(self, nodes: int) -> tuple:
         """(key, value) scheduler directives of the launcher."""

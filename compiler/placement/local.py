@@ -6,13 +6,14 @@ spread by node and worker from its base.
 
 from __future__ import annotations
 
+from ..words import Ref, Word
 from .base import LOCALHOST, Placement
 
 
 class LocalPlacement(Placement):
     name = "local"
     literal_addresses = True
-    files = (("launch.sh", "local/launch.sh.j2"), ("lib.sh", "lib.sh.j2"), ("README.md", "README.md.j2"))
+    files = (("launch.sh", "local/launch.sh.j2"), ("lib.sh", "lib.sh"), ("README.md", "README.md.j2"))
 
     def node_of(self, rank: int) -> int:
         return 0
@@ -34,3 +35,7 @@ class LocalPlacement(Placement):
 
     def port(self, base: int, node_rank: int, worker: int = 0, per_node: int = 1) -> int:
         return base + node_rank * per_node + worker
+
+    def log_dir(self) -> Word:
+        # RUN_ID is set by launch.sh: UTC time and PID, or the user's own name for the run.
+        return (Ref("LOG_ROOT"), "/", Ref("RUN_ID"))

@@ -13,7 +13,7 @@ from .base import Placement
 
 class SlurmPlacement(Placement):
     name = "slurm"
-    files = (("launch.sh", "slurm/launch.sh.j2"), ("node.sh", "slurm/node.sh.j2"), ("lib.sh", "lib.sh.j2"),
+    files = (("launch.sh", "slurm/launch.sh.j2"), ("node.sh", "slurm/node.sh.j2"), ("lib.sh", "lib.sh"),
              ("README.md", "README.md.j2"))
 
     def node_of(self, rank: int) -> int:
@@ -45,9 +45,9 @@ class SlurmPlacement(Placement):
     def engine_env(self) -> dict:
         return {"VLLM_HOST_IP": Ref("NODE_ADDR")}
 
-    def log_dir(self, base: Word) -> Word:
+    def log_dir(self) -> Word:
         # One directory per job, shared by every node's logs.
-        return (*((base,) if isinstance(base, str) else base), "/job-", Ref("SLURM_JOB_ID"))
+        return (Ref("LOG_ROOT"), "/job-", Ref("SLURM_JOB_ID"))
 
     def directives(self, nodes: int) -> tuple:
         s = self.recipe.slurm

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import ROOT, free_ports, run_bundle, run_recipec
+from harness import ROOT, free_ports, log_root, run_bundle, run_logs, run_recipec
 
 pytestmark = pytest.mark.engines
 
@@ -74,7 +74,7 @@ class Stack:
     kv_dir: Path
 
     def log(self, name: str) -> str:
-        path = self.bundle / "logs" / f"{name}.log"
+        path = run_logs(self.bundle) / f"{name}.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
 
@@ -124,7 +124,7 @@ def test_serves_a_completion_through_prefill_and_decode(tmp_path, engines_venv, 
     assert stored and int(stored[0]) >= 256, "LMCache stored nothing for the prompt"
     assert any(stack.kv_dir.iterdir()), "ExampleConnector wrote no KV files"
     assert run.leftovers == [], f"processes left behind: {run.leftovers}"
-    assert not list((stack.bundle / "logs").glob("*.pid")), "PID files left behind"
+    assert not list(run_logs(stack.bundle).glob("*.pid")), "PID files left behind"
     ready = {m.group(1): int(m.group(2)) for m in re.finditer(r"(\S+) is ready after (\d+)s", run.stderr)}
     report(f"serve: boot to first answer {boot_seconds(run):.0f}s, whole run {run.seconds:.0f}s, "
            f"ready after {ready} (launcher clock), prompt {prompt_tokens} tokens")
@@ -160,12 +160,13 @@ def test_a_dead_lmcache_server_ends_the_run(tmp_path, engines_venv, tiny_model):
     stack = build(tmp_path, tiny_model)
     helper = tmp_path / "client.py"
     helper.write_text(CLIENT_PY)
-    # LOG_DIR is a tunable of the launcher: set here, the client command sees it too.
-    env = {**ENV, "CLIENT_CMD": FAULT_CLIENT, "CLIENT_PY": str(helper), "LOG_DIR": str(stack.bundle / "logs"),
+    # LOG_DIR is a tunable of the launcher: set here, the client command sees it too (the run's
+    # usual directory, named by RUN_ID, so that LOG_ROOT/latest points at it).
+    logs = log_root(stack.bundle) / "lmcache-fault"
+    env = {**ENV, "CLIENT_CMD": FAULT_CLIENT, "CLIENT_PY": str(helper), "LOG_DIR": str(logs), "RUN_ID": logs.name,
            "DECODE_METRICS": f"http://127.0.0.1:{stack.ports['decode.port']}/metrics"}
     run = run_bundle(stack.bundle, None, env=env, timeout=RUN_TIMEOUT_S, path_prefix=[engines_venv / "bin"])
     context = run.stderr[-6000:]
-    logs = stack.bundle / "logs"
     assert (logs / "fault-at").exists(), f"the client never killed lmcache-0:\n{stack.log('client')}\n{context}"
     assert run.returncode != 0, context
     assert re.search(r"ERROR: lmcache-0 \(pid \d+\) exited", run.stderr), context

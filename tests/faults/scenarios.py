@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 from harness import (ENGINE_NAMES, Run, build_local, event_time, make_standin_bin, run_bundle,
-                     signal_launcher, signal_service)
+                     run_logs, signal_launcher, signal_service)
 
 PROBE_INTERVAL_S = 1
 GRACE_PERIOD_S = 2
@@ -54,7 +54,7 @@ class Setup:
     held: list = field(default_factory=list)  # sockets the test holds during the run
 
     def log(self, service: str) -> Path:
-        return self.bundle / "logs" / f"{service}.log"
+        return run_logs(self.bundle) / f"{service}.log"
 
     def mode(self, service: str, mode: str) -> dict:
         return {f"STANDIN_{self.ports[SERVICE_PORT[service]]}": mode}
@@ -92,7 +92,7 @@ def at_start(run: Run, s: Setup) -> float:
 
 def fault_service(service: str, when: str = SERVING) -> Callable[[Setup], list]:
     """Make service's USR1-triggered fault happen once the stack serves."""
-    return lambda s: [(when, signal_service(s.bundle / "logs" / f"{service}.pid", signal.SIGUSR1))]
+    return lambda s: [(when, signal_service(run_logs(s.bundle) / f"{service}.pid", signal.SIGUSR1))]
 
 
 def hold_port(key: str, host: str = "127.0.0.1") -> Callable[[Setup], None]:
@@ -281,3 +281,17 @@ def play(scenario: Scenario, workdir: Path) -> Outcome:
     for key, value in fields.items():
         message = message.replace("{" + key + "}", value)
     return Outcome(run, s, fault_at, run.ended_at - fault_at, message)
+
+
+def launcher_sigkill(workdir: Path, ignore_term: bool = False) -> tuple[Run, float]:
+    """SIGKILL the launcher while the client runs (prefill ignoring TERM if asked); wait up to 15 s
+    for the run's processes to be gone. Returns the run and the seconds from the SIGKILL until no
+    process of the run was left (inf if some still were)."""
+    bundle = workdir / "bundle"
+    ports = build_local(bundle)
+    env = {**ENV, "STANDIN_CLIENT_SECS": "30"}
+    if ignore_term:
+        env[f"STANDIN_{ports['prefill.port']}"] = "ignore_term"
+    run = run_bundle(bundle, make_standin_bin(workdir / "bin"), env=env, timeout=60, settle_s=15,
+                     on_line=[(SERVING, signal_launcher(signal.SIGKILL))])
+    return run, (run.clean_at - run.marks["signal"]) if run.clean_at else float("inf")

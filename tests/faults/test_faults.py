@@ -7,10 +7,14 @@ the fault to the launcher's exit, and that no process of the bundle survives (gr
 from __future__ import annotations
 
 import re
+import shutil
+import signal
+import sys
 
 import pytest
 
-from scenarios import SCENARIOS, play
+from harness import run_bundle, run_logs, signal_launcher
+from scenarios import BY_NAME, ENV, SCENARIOS, SERVING_NO_CLIENT, after, play, setup
 
 pytestmark = pytest.mark.faults
 
@@ -36,4 +40,34 @@ def test_fault(scenario, tmp_path):
     assert run.marks.get("errors") is None, run.marks
     scenario.check(run, out.setup)
     assert run.leftovers == [], f"processes left behind: {run.leftovers}\n{context}"
-    assert not list((out.setup.bundle / "logs").glob("*.pid")), "PID files left behind"
+    assert not list(run_logs(out.setup.bundle).glob("*.pid")), "PID files left behind"
+
+
+def test_launchers_get_sigint_even_when_the_tests_ignore_it(tmp_path):
+    """pytest started under `nohup ... &` ignores SIGINT, and bash cannot trap a signal ignored at
+    its start: the tests' one way of starting a launcher (harness.launcher_popen) resets it."""
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        out = play(BY_NAME["sigint_while_starting"], tmp_path)
+    finally:
+        signal.signal(signal.SIGINT, old)
+    assert out.run.returncode == 130, out.run.stderr
+    assert "WARNING" not in out.run.stderr, out.run.stderr
+
+
+def test_a_launcher_started_with_sigint_ignored_says_so_and_stops_on_sigterm(tmp_path):
+    """What `./launch.sh &` from a script gets: SIGINT ignored. The launcher says at once that Ctrl-C
+    cannot stop it and how to; SIGINT then does nothing, SIGTERM still tears down everything."""
+    s = setup(tmp_path, BY_NAME["sigint_while_serving"])
+    wrapper = tmp_path / "bash-int-ignored"  # bash with SIGINT ignored, as a non-interactive `&` does
+    wrapper.write_text(f"#!{sys.executable}\nimport os, signal, sys\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+                       f"os.execv({shutil.which('bash')!r}, ['bash', *sys.argv[1:]])\n")
+    wrapper.chmod(0o755)
+    run = run_bundle(s.bundle, s.bin, env=ENV, timeout=60, shell=str(wrapper),
+                     on_line=[(SERVING_NO_CLIENT, signal_launcher(signal.SIGINT, "sigint")),
+                              (SERVING_NO_CLIENT, after(1.0, signal_launcher(signal.SIGTERM)))])
+    assert run.returncode == 143, run.stderr
+    assert "WARNING: SIGINT was ignored when this launcher started" in run.stderr
+    assert "received SIGINT" not in run.stderr and "received SIGTERM: tearing down" in run.stderr
+    assert run.ended_at - run.marks["signal"] < 2, run.stderr
+    assert run.leftovers == [], run.stderr

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from conftest import ENGINE_NAMES, ROOT, STANDIN, port_overrides, processes_with_tag, run_recipec
+from harness import launcher_run, log_root
 
 CLUSTER_SH = ROOT / "tools" / "slurm" / "cluster.sh"
 TERMINAL_STATES = {"BOOT_FAIL", "CANCELLED", "COMPLETED", "DEADLINE", "FAILED", "NODE_FAIL",
@@ -103,7 +104,7 @@ class Submission:
 
     @property
     def log_dir(self) -> Path:
-        return self.bundle / "logs" / f"job-{self.job_id}"
+        return log_root(self.bundle) / f"job-{self.job_id}"
 
     def info(self) -> dict:
         return fields(scontrol("show", "job", "-o", self.job_id, env=self.cluster.env))
@@ -229,7 +230,7 @@ def submit(cluster: Cluster, bundle: Path, *sbatch_args: str, path_dir: Path | N
     else:
         cmd = ["bash", str(bundle / "launch.sh"), "--parsable", *sbatch_args]
     submitted = time.monotonic()
-    proc = subprocess.run(cmd, env=full_env, cwd=cwd or bundle, capture_output=True, text=True, timeout=60)
+    proc = launcher_run(cmd, env=full_env, cwd=cwd or bundle, timeout=60)
     if proc.returncode != 0:
         raise AssertionError(f"{cmd} failed ({proc.returncode}): {proc.stderr}")
     job_id = proc.stdout.strip().split(";")[0]

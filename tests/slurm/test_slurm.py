@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from harness import launcher_run, log_root
 from slurmjob import (Cluster, build_bundle, cluster_env, cluster_sh, job_env, leftovers, make_standin_bin,
                       submit)
 
@@ -118,7 +119,7 @@ def test_stack_comes_up_on_two_nodes_and_the_job_completes(cluster, bundle, stan
     logs = {p.name for p in job.log_dir.iterdir()}
     assert {"lmcache-0.log", "prefill-0.log", "router.log", "client.log", "decode-0.log",
             "node0.status", "node1.status"} <= logs, logs
-    assert Path(job.info()["StdOut"]) == path / "logs" / f"kimik2.5-1p1d-{job.job_id}.out"
+    assert Path(job.info()["StdOut"]) == log_root(path) / f"kimik2.5-1p1d-{job.job_id}.out"
     assert f"{ports['router.port']}/v1/models answered 200" in (job.log_dir / "client.log").read_text()
     assert end.leftovers == []
 
@@ -305,10 +306,9 @@ def test_salloc_runs_the_bundle_in_the_allocation(cluster, bundle, standins, tmp
     is the run's."""
     path, _ = bundle
     env, tag = job_env(cluster, standins)
-    proc = subprocess.run(["salloc", "-N", "2", str(path / "launch.sh")], env=env, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=90)
+    proc = launcher_run(["salloc", "-N", "2", str(path / "launch.sh")], env=env, cwd=tmp_path, timeout=90)
     assert proc.returncode == 0, proc.stderr
     assert "client exited with status 0" in proc.stderr
     job_id = re.search(r"recipec\[job-(\d+)\] exit status 0", proc.stderr).group(1)
-    assert (path / "logs" / f"job-{job_id}" / "decode-0.log").exists()
+    assert (log_root(path) / f"job-{job_id}" / "decode-0.log").exists()
     assert leftovers(tag) == []

@@ -13,25 +13,13 @@ shopt -s inherit_errexit
 : "${BUNDLE_DIR:?node.sh runs inside the job launch.sh submits}"
 RANK=${SLURM_PROCID:?node.sh runs as an srun task}
 NODE_LABEL="node$RANK:${SLURMD_NODENAME:-?}"
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$BUNDLE_DIR/lib.sh"
 
 # srun exits with the highest status of all tasks: once --kill-on-bad-exit has stopped the other
 # nodes (SIGTERM, 143) that hides the status of the node that failed. So each node writes its own
-# status where launch.sh reads it, first thing on exit (SLURM may SIGKILL a slow teardown), then
-# tears down as lib.sh's on_exit does; on_exit reads the status from $?, hence the (exit ...).
-record_status_and_exit() {
-  local status=$?
-  if [[ $BASHPID != "$$" ]]; then # a subshell left this trap (see on_exit in lib.sh): not the node's exit
-    exit "$status"
-  fi
-  printf '%s\n' "$status" 2>/dev/null >"$LOG_DIR/node$RANK.status" || true
-  if ((status == 0)); then
-    on_exit
-  fi
-  (exit "$status") || on_exit
-}
-trap record_status_and_exit EXIT
+# status where launch.sh reads it (lib.sh's on_exit does, first thing on exit).
+STATUS_FILE=$LOG_DIR/node$RANK.status
 
 # The run ends when the router node's does (its client step is the run); its status file says so.
 # The other nodes look for it while they wait for or serve with the router: one that missed a
@@ -212,7 +200,9 @@ run_rank_1() {
   wait_ready router
 
   # Serve while the router is up; when it goes away the job is over.
-  serve_while_up router
+  status=0
+  serve_while_up router || status=$?
+  exit "$status"
 
 }
 

@@ -14,6 +14,11 @@ shopt -s inherit_errexit
 
 BUNDLE_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
 
+# This run's name: its logs get a directory of their own (LOG_ROOT/RUN_ID), never an earlier run's.
+if [[ -z ${RUN_ID:-} ]]; then
+  TZ=UTC printf -v RUN_ID 'run-%(%Y%m%dT%H%M%SZ)T-%s' -1 "$$"
+fi
+
 # Tunables: the recipe's values; set any of them in the environment to override.
 : "${READY_TIMEOUT_S:=600}" # seconds a service may take to become ready
 : "${PROBE_INTERVAL_S:=2}" # seconds between liveness/readiness probes
@@ -21,10 +26,11 @@ BUNDLE_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
 : "${UNHEALTHY_AFTER:=3}" # failed health probes in a row, while serving, before a live service counts as hung
 : "${GRACE_PERIOD_S:=15}" # seconds between TERM and KILL at teardown
 : "${LOG_TAIL_LINES:=40}" # lines of a failed service's log to print
-: "${LOG_DIR:=${BUNDLE_DIR}/logs}" # where every service's log and PID file go
+: "${LOG_ROOT:=${BUNDLE_DIR}.logs}" # where each run's log directory goes
+: "${LOG_DIR:=${LOG_ROOT}/${RUN_ID}}" # where this run's logs and PID files go
 
 NODE_LABEL=local
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$BUNDLE_DIR/lib.sh"
 
 require_commands \
@@ -34,6 +40,8 @@ require_commands \
   setsid=start_service \
   vllm-router=router
 mkdir -p -- "$LOG_DIR"
+# What an earlier run of this bundle left running holds its ports: name it rather than fail on one.
+begin_run "$LOG_DIR" "$LOG_ROOT"
 
 # Every port this node binds must be free before anything starts.
 preflight_ports \

@@ -20,8 +20,11 @@ if [[ -z ${SLURM_JOB_ID:-} ]]; then
   # Not inside a job yet: submit this bundle. sbatch copies the script, so pass its directory on.
   RECIPEC_BUNDLE_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
   export RECIPEC_BUNDLE_DIR
-  mkdir -p -- "$RECIPEC_BUNDLE_DIR/logs"
-  exec sbatch --export=ALL --output="$RECIPEC_BUNDLE_DIR/logs/%x-%j.out" "$@" "$RECIPEC_BUNDLE_DIR/launch.sh"
+  BUNDLE_DIR=$RECIPEC_BUNDLE_DIR
+  # The job's output goes beside its logs, outside the bundle (a rebuild replaces the bundle).
+  : "${LOG_ROOT:=${BUNDLE_DIR}.logs}"
+  mkdir -p -- "$LOG_ROOT"
+  exec sbatch --export=ALL --output="$LOG_ROOT/%x-%j.out" "$@" "$RECIPEC_BUNDLE_DIR/launch.sh"
 fi
 
 # Find the bundle. Under sbatch this script runs from a copy in SLURM's spool: ./launch.sh passes
@@ -59,12 +62,13 @@ export BUNDLE_DIR
 : "${UNHEALTHY_AFTER:=3}" # failed health probes in a row, while serving, before a live service counts as hung
 : "${GRACE_PERIOD_S:=15}" # seconds between TERM and KILL at teardown
 : "${LOG_TAIL_LINES:=40}" # lines of a failed service's log to print
-: "${LOG_DIR:=${BUNDLE_DIR}/logs/job-${SLURM_JOB_ID}}" # where every service's log and PID file go
+: "${LOG_ROOT:=${BUNDLE_DIR}.logs}" # where each run's log directory goes
+: "${LOG_DIR:=${LOG_ROOT}/job-${SLURM_JOB_ID}}" # where this run's logs and PID files go
 
 export READY_TIMEOUT_S PROBE_INTERVAL_S PROBE_TIMEOUT_S UNHEALTHY_AFTER GRACE_PERIOD_S LOG_TAIL_LINES LOG_DIR
 
 NODE_LABEL=job-$SLURM_JOB_ID
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$BUNDLE_DIR/lib.sh"
 
 require_commands srun scontrol getent
