@@ -16,9 +16,10 @@ from .plan import Plan, Ref, Service
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
-# Characters that need no quoting inside double quotes (no $, `, ", \ or !).
-_DQ_SAFE = re.compile(r"^[A-Za-z0-9_./:@%+,=\- ]*$")
-_BARE_SAFE = re.compile(r"^[A-Za-z0-9_./:@%+,=-]+$")
+# Characters that need no quoting inside double quotes (no $, `, ", \ or !). Matched with
+# fullmatch: `$` would also match before a trailing newline, and "x\n" would go out bare.
+_DQ_SAFE = re.compile(r"[A-Za-z0-9_./:@%+,=\- ]*")
+_BARE_SAFE = re.compile(r"[A-Za-z0-9_./:@%+,=-]+")
 
 BUNDLE_FILES = {
     "local": ("launch.sh", "lib.sh", "README.md"),
@@ -31,9 +32,9 @@ def sh(word) -> str:
     if isinstance(word, Ref):
         return f'"${{{word.name}}}"'
     if isinstance(word, str):
-        return word if _BARE_SAFE.match(word) else bash_word(word)
+        return word if _BARE_SAFE.fullmatch(word) else bash_word(word)
     parts = list(word)
-    if all(isinstance(p, Ref) or _DQ_SAFE.match(p) for p in parts):
+    if all(isinstance(p, Ref) or _DQ_SAFE.fullmatch(p) for p in parts):
         return '"' + "".join(f"${{{p.name}}}" if isinstance(p, Ref) else p for p in parts) + '"'
     return "".join(f'"${{{p.name}}}"' if isinstance(p, Ref) else bash_word(p) for p in parts if p != "")
 
@@ -42,7 +43,7 @@ def dq(word) -> str:
     """A word for use inside double quotes (tunable defaults). Literals must need no escaping."""
     text = plain(word)
     parts = [word] if isinstance(word, (str, Ref)) else list(word)
-    if not all(isinstance(p, Ref) or _DQ_SAFE.match(p) for p in parts):
+    if not all(isinstance(p, Ref) or _DQ_SAFE.fullmatch(p) for p in parts):
         raise ValueError(f"not safe inside double quotes: {text!r}")
     return text
 

@@ -287,3 +287,24 @@ def test_non_json_values_where_json_is_passed_on(tmp_path, value, shown):
     assert re.search(rf"r\.yaml:61:17: RC100 prefill\.kv-transfer\.connectors\.0\.extra-config\.when: "
                      rf"a YAML {re.escape(shown)}", lines[1]), err
     assert lines[2:] == ["recipec: 2 error(s)"], err
+
+
+@pytest.mark.parametrize("target", ["local", "slurm"])
+def test_a_trailing_newline_does_not_let_a_word_out_bare(tmp_path, target):
+    # Found by tests/test_adversarial.py: `^[safe]+$` also matches "x\n" ($ matches before a final
+    # newline), so the word went out unquoted and its newline ended the command: the next words of
+    # the same line then ran as a command of their own.
+    marker = tmp_path / "pwned"
+    recipe = kimi()
+    recipe["client"]["command"] = ["vllm", "bench\n", "touch", str(marker), "--base-url", "x"]
+    recipe["engine"]["args"]["tokenizer"] = "t\n"
+    code, _, err = recipec("build", str(write_recipe(tmp_path, recipe)), "--target", target,
+                           "-o", str(tmp_path / "b"))
+    assert code == 0, err
+    for script in (tmp_path / "b").glob("*.sh"):
+        check = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+        assert check.returncode == 0, check.stderr
+    launch = (tmp_path / "b" / ("launch.sh" if target == "local" else "node.sh")).read_text()
+    assert "$'t\\012'" in launch
+    if target == "local":
+        assert "vllm $'bench\\012' touch" in launch
