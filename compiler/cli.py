@@ -21,10 +21,14 @@ os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 from . import __version__  # noqa: E402
 from .errors import CheckFailed, RecipecError  # noqa: E402
 from .placement import TARGETS  # noqa: E402
+from .escape import finding_text, github_data, github_property  # noqa: E402
 
 
 def _fail(exc: RecipecError) -> None:
-    click.echo(str(exc), err=True)
+    # One line a finding, whatever its values hold.
+    lines = [d.format() for d in exc.diagnostics] if isinstance(exc, CheckFailed) else [str(exc)]
+    for line in lines:
+        click.echo(finding_text(line), err=True)
     if isinstance(exc, CheckFailed):
         click.echo(f"recipec: {len(exc.diagnostics)} error(s)", err=True)
     sys.exit(exc.exit_code)
@@ -54,7 +58,7 @@ def build(recipe: str, output: Path | None, target: str | None, overrides: tuple
     except RecipecError as exc:
         _fail(exc)
     for w in warnings:
-        click.echo(w.format(), err=True)
+        click.echo(finding_text(w.format()), err=True)
     click.echo(f"wrote {_shown(out)}")
 
 
@@ -111,11 +115,11 @@ def lint(recipes: tuple, changelog: Path | None, repository: str | None, base_re
         for d in diagnostics:
             level = "error" if d in failing else "warning"
             message = d.message + (f" ({d.hint})" if d.hint else "")
-            click.echo(f"::{level} file={d.position.path},line={d.position.line},col={d.position.col},"
-                       f"title={d.code}::{message}")
+            click.echo(f"::{level} file={github_property(d.position.path)},line={d.position.line},"
+                       f"col={d.position.col},title={github_property(d.code)}::{github_data(message)}")
     else:
         for d in diagnostics:
-            click.echo(d.format())
+            click.echo(finding_text(d.format()))
         if diagnostics:
             click.echo(f"recipec: {len(failing)} error(s), {len(diagnostics) - len(failing)} warning(s)",
                        err=True)

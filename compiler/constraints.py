@@ -6,6 +6,11 @@ functions by name, so they must not need pydantic: attribute reads only.
 
 from __future__ import annotations
 
+# Text that must stay on one line of a line-oriented file (#SBATCH directives, README lines): no C0
+# or C1 control character (\n, \r, \x85 among them) and no Unicode line or paragraph separator.
+# A JSON-Schema (ECMA) regex and a Rust one both: validate.py names it in words.
+ONE_LINE_PATTERN = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
+
 
 def append_only_alone(entry):
     """A changelog entry's append-only excludes the eval selectors (InferenceX's own rule)."""

@@ -142,6 +142,14 @@ def load_text(text: str, display: str, max_nodes: int = MAX_NODES) -> Document:
         at = text.index("\0")
         line = text.count("\n", 0, at) + 1
         raise LoadError("file contains a NUL character", Position(display, line, at - text.rfind("\n", 0, at)))
+    if not text.isascii() and (bad := _SURROGATE.search(text)):
+        # Not from a file (read_text decodes strictly) but from a command line: Python decodes
+        # undecodable argv bytes to lone surrogates, which no file or process can be given.
+        at = bad.start()
+        line = text.count("\n", 0, at) + 1
+        raise LoadError(f"not UTF-8 text (byte 0x{ord(bad.group()) - 0xdc00:02x})" if bad.group() >= "\udc80"
+                        else "text contains a lone UTF-16 surrogate",
+                        Position(display, line, at - text.rfind("\n", 0, at)))
     if text.startswith("\ufeff"):
         text = text[1:]
     if len(text) > DEPTH_PRESCAN_BYTES:
@@ -338,14 +346,37 @@ class _Builder:
 
     def scalar(self, node):
         if node.tag == _STR_TAG:  # most values: skip PyYAML's per-object bookkeeping
+            if node.style == '"':  # only escapes (\0, \uD800) can make these
+                self.check_string(node.value, node)
             return node.value
+        if node.tag not in _SCALAR_TAGS:
+            # A collection tag on a scalar (!!seq x) makes PyYAML's constructor return a generator,
+            # and any other tag names a constructor a recipe has no business calling.
+            raise LoadError(f"YAML tag {node.tag!r} is not allowed on a scalar", self.pos(node))
         try:
-            construct = self.loader.yaml_constructors.get(node.tag)
-            if construct is None:
-                return self.loader.construct_object(node, deep=True)  # raises the usual error
-            return construct(self.loader, node)
+            return _SCALAR_TAGS[node.tag](self.loader, node)
         except yaml.constructor.ConstructorError as exc:
             raise LoadError(f"invalid value: {exc.problem}", self.pos(node)) from None
         except (ValueError, OverflowError) as exc:  # e.g. an integer of more than 4,300 digits
             raise LoadError(f"invalid value: {str(exc).split(';')[0]}", self.pos(node)) from None
+        except (KeyError, AttributeError, TypeError, IndexError):
+            # PyYAML's constructors trust their resolver: `!!bool maybe` is a KeyError, `!!timestamp
+            # soon` an AttributeError. An explicit tag skips the resolver, so the text is checked here.
+            short = node.tag.replace("tag:yaml.org,2002:", "!!")
+            raise LoadError(f"invalid value: {node.value[:40]!r} is not a {short}", self.pos(node)) from None
+
+    def check_string(self, value: str, node) -> None:
+        if "\0" in value:
+            raise LoadError("a NUL character (\\0) cannot be passed to a process or a file",
+                            self.pos(node))
+        if not value.isascii() and _SURROGATE.search(value):
+            raise LoadError("a lone UTF-16 surrogate (\\uD800-\\uDFFF) is not a character",
+                            self.pos(node))
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# The scalar tags a recipe may carry, explicit or resolved, and their constructors. Dates and
+# binaries load (a schema field may want them) and are refused where JSON is expected (model.py).
+_SCALAR_TAGS = {f"tag:yaml.org,2002:{name}": getattr(yaml.constructor.SafeConstructor, f"construct_yaml_{name}")
+                for name in ("null", "bool", "int", "float", "str", "timestamp", "binary")}
 

@@ -8,11 +8,13 @@ know the pinned engine version.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Optional, Union
+from typing import Annotated, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, RootModel, StrictBool, StrictFloat, StrictInt, StrictStr,
+                      StringConstraints, model_validator)
+from typing_extensions import TypeAliasType
 
-from .constraints import append_only_alone
+from .constraints import ONE_LINE_PATTERN, append_only_alone
 from .placement import DEFAULT_TARGET, Target
 
 
@@ -29,6 +31,9 @@ class Model(BaseModel):
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=64)]
 EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 NonEmpty = Annotated[str, StringConstraints(min_length=1)]
+# A value written on a line of its own kind (an #SBATCH directive, a README line): a newline in it
+# would end that line and start another, e.g. a shell command under the #SBATCH comments.
+OneLine = Annotated[str, StringConstraints(min_length=1, pattern=ONE_LINE_PATTERN)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 Seconds = Annotated[int, Field(ge=1, le=7 * 24 * 3600)]
 Argv = Annotated[list[NonEmpty], Field(min_length=1)]
@@ -37,7 +42,11 @@ Version = Annotated[str, StringConstraints(pattern=r"^\d+\.\d+(\.\d+)?([a-z0-9.+
 # An engine flag's value: true -> "--flag", false -> "--no-flag", null -> flag left out (lets a role
 # drop a common flag), a mapping -> one JSON argument, a list -> the flag's values one after another.
 ScalarArg = Union[bool, int, float, str]
-ArgValue = Union[ScalarArg, None, list[ScalarArg], dict[str, Any]]
+# What a mapping-valued flag or a connector's extra config may hold: JSON, since it is passed on as
+# JSON. YAML has more (dates, !!binary) that json.dumps cannot write: refused here, with a position.
+JSONValue = TypeAliasType("JSONValue", Union[StrictBool, StrictInt, StrictFloat, StrictStr, None,
+                                             list["JSONValue"], dict[str, "JSONValue"]])
+ArgValue = Union[ScalarArg, None, list[ScalarArg], dict[str, JSONValue]]
 EnvValue = Union[str, int, float, bool]
 
 KVRole = Literal["kv_producer", "kv_consumer", "kv_both"]
@@ -69,7 +78,7 @@ class KVTransfer(Model):
     connector: NonEmpty
     role: KVRole
     module_path: Optional[NonEmpty] = Field(None, description="kv_connector_module_path (out-of-tree class).")
-    extra_config: dict[str, Any] = Field(default_factory=dict, description="kv_connector_extra_config.")
+    extra_config: dict[str, JSONValue] = Field(default_factory=dict, description="kv_connector_extra_config.")
     load_failure_policy: Optional[Literal["recompute", "fail"]] = None
     connectors: list["KVTransfer"] = Field(default_factory=list, description="MultiConnector children.")
 
@@ -102,11 +111,11 @@ class SlurmSpec(Model):
     """sbatch directives of the slurm target."""
 
     job_name: Optional[Name] = None
-    partition: Optional[NonEmpty] = None
-    account: Optional[NonEmpty] = None
+    partition: Optional[OneLine] = None
+    account: Optional[OneLine] = None
     time_limit: Annotated[str, StringConstraints(pattern=r"^(\d+-)?\d{1,2}(:\d{2}){0,2}$")] = "04:00:00"
     exclusive: bool = True
-    extra_directives: dict[Annotated[str, StringConstraints(pattern=r"^[a-z][a-z-]*$")], str] = Field(
+    extra_directives: dict[Annotated[str, StringConstraints(pattern=r"^[a-z][a-z-]*$")], OneLine] = Field(
         default_factory=dict, description="More `#SBATCH --key=value` lines.")
 
 
@@ -170,7 +179,7 @@ class Recipe(Model):
     name: Name
     config_key: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=128)]
     description: NonEmpty
-    image: NonEmpty = Field(description="Container image, pinned by tag or digest.")
+    image: OneLine = Field(description="Container image, pinned by tag or digest.")
     target: Target = Field(DEFAULT_TARGET, description="Default bundle target (--target wins).")
     model: ModelSpec
     engine: EngineSpec

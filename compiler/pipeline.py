@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import yaml
 
 from . import __version__
 from .config import project_config
@@ -69,17 +68,29 @@ def _display(path: Path) -> str:
 
 
 def parse_override(text: str) -> tuple[list, object]:
+    """A --set text -> (key path as strings, value). The value goes through the recipe loader (its
+    limits, its errors, its positions), as if it stood in a file of its own named `--set TEXT`."""
+    from .errors import LoadError
+
     if "=" not in text:
         raise UsageError(f"--set {text!r}: expected dotted.path=value")
     key, raw = text.split("=", 1)
     parts = key.strip().split(".")
     if not key.strip() or any(not p for p in parts):
         raise UsageError(f"--set {text!r}: empty key in the dotted path")
+    if not raw.strip():
+        return parts, ""
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
-        raise UsageError(f"--set {text!r}: the value is not valid YAML") from None
-    return [int(p) if p.isdigit() else p for p in parts], value
+        # Named by its text, as validation errors name it; a long text by its key alone.
+        value = load_text(raw, f"--set {text}" if len(text) <= 80 else f"--set {key}=...").data
+    except LoadError as exc:  # a bad command line, said as a loader says it of a file
+        raise UsageError(exc.message, exc.position, exc.hint) from None
+    return parts, value
+
+
+def _index(part: str) -> int | None:
+    """A list index written in a --set path: ASCII digits only (str.isdigit also takes '²')."""
+    return int(part) if part.isascii() and part.isdigit() and len(part) <= 9 else None
 
 
 def apply_overrides(doc: Document, overrides: tuple) -> None:
@@ -88,24 +99,25 @@ def apply_overrides(doc: Document, overrides: tuple) -> None:
         if not isinstance(doc.data, dict):
             raise UsageError(f"--set {text!r}: the recipe is not a mapping")
         node = doc.data
-        for i, k in enumerate(keys[:-1]):
-            nxt = node[k] if isinstance(node, list) and isinstance(k, int) and k < len(node) else (
-                node.get(k) if isinstance(node, dict) else None)
-            if nxt is None:
-                if not isinstance(node, dict):
-                    raise UsageError(f"--set {text!r}: {'.'.join(map(str, keys[:i + 1]))} is not a mapping")
-                nxt = node[k] = {}
-            if not isinstance(nxt, (dict, list)):
-                raise UsageError(f"--set {text!r}: {'.'.join(map(str, keys[:i + 1]))} is a value, not a mapping")
-            node = nxt
-        last = keys[-1]
-        if isinstance(node, list):
-            if not isinstance(last, int) or last >= len(node):
-                raise UsageError(f"--set {text!r}: no list item {last}")
-            node[last] = value
-        else:
-            node[last] = value
-        doc.positions[tuple(keys)] = Position(f"--set {text}")
+        path: list = []
+        for i, k in enumerate(keys):
+            last = i == len(keys) - 1
+            if isinstance(node, list):
+                at = _index(k)
+                if at is None or at >= len(node):
+                    raise UsageError(f"--set {text!r}: no list item {k}")
+                k = at
+            elif not isinstance(node, dict):
+                raise UsageError(f"--set {text!r}: {'.'.join(keys[:i])} is a value, not a mapping")
+            path.append(k)
+            if last:
+                node[k] = value
+            else:
+                nxt = node[k] if isinstance(node, list) else node.get(k)
+                if nxt is None:
+                    nxt = node[k] = {}
+                node = nxt
+        doc.positions[tuple(path)] = Position(f"--set {text}")
 
 
 def load_recipe(ref: str, overrides: tuple = ()) -> LoadedRecipe:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic_core import ValidationError as CoreValidationError
 
 from .compiled import known_keys, record_class, validator
+from .constraints import ONE_LINE_PATTERN
 from .diagnostics import Diagnostic
 from .errors import ValidationError
 from .load import Document
@@ -44,6 +45,7 @@ def validate_recipe(doc: Document) -> Recipe:
 
 def _diagnostics(doc: Document, model: str, exc: CoreValidationError):
     seen: dict[tuple, Diagnostic] = {}
+    paths: dict[tuple, tuple] = {}
     for err in exc.errors(include_url=False):
         keypath = _data_path(doc.data, err["loc"])
         message, hint = _describe(err, keypath, doc.data, model)
@@ -54,7 +56,11 @@ def _diagnostics(doc: Document, model: str, exc: CoreValidationError):
         diag = Diagnostic(position, SCHEMA_CODE, f"{where}: {message}", hint)
         # A union reports each of its members' complaints; one line a place is enough.
         seen.setdefault((position, where), diag)
-    return list(seen.values())
+        paths[(position, where)] = keypath
+    # A union reports each member's complaint: where one member went on to fault a value inside
+    # (a JSON mapping's key), the others' "should be a valid boolean" about the whole is noise.
+    deeper = {p[:i] for p in paths.values() for i in range(len(p))}
+    return [d for k, d in seen.items() if paths[k] not in deeper]
 
 
 def _data_path(data: Any, loc: tuple) -> tuple:
@@ -69,6 +75,8 @@ def _data_path(data: Any, loc: tuple) -> tuple:
         elif isinstance(node, dict) and isinstance(part, str) and not path_is_union_tag(part):
             path.append(part)  # a missing key: point at it by name, position of the parent
             break
+        elif isinstance(part, str) and path_is_union_tag(part):
+            continue  # a union member's tag between two keys (a JSON value's list or dict)
         else:
             break
         path.append(part)
@@ -93,8 +101,18 @@ def _describe(err: dict, keypath: tuple, data: Any, model: str) -> tuple[str, st
     if kind == "literal_error":
         expected = err.get("ctx", {}).get("expected", "")
         return f"{_shown(err.get('input'))} is not allowed", f"expected {expected}"
+    if not isinstance(err.get("input"), (str, int, float, bool, list, dict, type(None))):
+        # A YAML date or !!binary: no JSON, no flag, no env value can carry one.
+        value = err["input"]
+        what = {"date": "date", "datetime": "timestamp", "bytes": "!!binary"}.get(type(value).__name__, "value")
+        shown = _shown(value if isinstance(value, bytes) else str(value))
+        return (f"a YAML {what} ({shown}) where text, a number or a boolean is expected",
+                "quote it to pass it as text")
     if kind == "string_pattern_mismatch":
         pattern = err.get("ctx", {}).get("pattern", "")
+        if pattern == ONE_LINE_PATTERN:
+            return (f"{_shown(err.get('input'))} must be one line: no control character, no line "
+                    "separator"), None
         return f"{_shown(err.get('input'))} does not match the pattern {pattern}", None
     return f"{err['msg'][0].lower()}{err['msg'][1:]} (got {_shown(err.get('input'))})", None
 

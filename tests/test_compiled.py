@@ -8,6 +8,7 @@ repository, and on hundreds of mutations of them, both give the same values or t
 from __future__ import annotations
 
 import copy
+import datetime
 import json
 import os
 import subprocess
@@ -46,6 +47,11 @@ def as_data(value):
     return value
 
 
+# Values a YAML file can hold that the models refuse somewhere: text over two lines (one-line
+# fields), a date and a !!binary (where JSON is expected), a JSON mapping holding a date.
+_HOSTILE = ("a\nb", "a\u2028b", datetime.date(2001, 1, 1), b"hi", {"k": [datetime.date(2001, 1, 1)]})
+
+
 def _parent(data, path: tuple):
     for key in path[:-1]:
         data = data[key]
@@ -65,7 +71,7 @@ def _mutations(data: dict):
                 yield (*path, i)
                 yield from walk(value, (*path, i))
     for path in list(walk(data, ())):
-        for replacement in (None, -1, 0, 70000, "x", "", [1], {"a": 1}, True, 1.5):
+        for replacement in (None, -1, 0, 70000, "x", "", [1], {"a": 1}, True, 1.5, *_HOSTILE):
             mutated = copy.deepcopy(data)
             _parent(mutated, path)[path[-1]] = replacement
             yield f"{path}={replacement!r}", mutated

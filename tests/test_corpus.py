@@ -183,7 +183,7 @@ def _refused(tmp_path: Path, out: str | Path, message: str, code: int = 1) -> su
     proc = run_recipec("build", "kimik2.5", "-o", str(out), cwd=tmp_path)
     assert proc.returncode == code and "Traceback" not in proc.stderr, proc.stderr
     assert message in proc.stderr, proc.stderr
-    stray = [p for p in Path(tmp_path).rglob(".*.tmp-*")]
+    stray = [p for p in Path(tmp_path).rglob(".*.recipec-*")]
     assert stray == []
     return proc
 
