@@ -78,8 +78,16 @@ def _shown(path: Path) -> str:
               "the installed engines and report where they disagree with the catalogs.")
 @click.option("--engines-python", default=None, metavar="PATH", help="The python --live runs the "
               "parsers with (default: $RECIPEC_ENGINES_VENV/bin/python).")
+@click.option("--config-keys-from", "config_keys_from", multiple=True, metavar="GLOB",
+              help="YAML files whose top-level keys are config keys too (quote the glob; relative to "
+              "the current directory; replaces [tool.recipec] config-keys-from). Repeatable.")
+@click.option("--pr-number", type=click.IntRange(min=1), default=None, metavar="N",
+              help="The pull request being checked: new changelog entries must link it (with --base-ref).")
+@click.option("--only", type=click.Choice(["recipes", "changelog"]), default=None,
+              help="Lint only the recipes, or only the changelog (recipes are still read for their config keys).")
 def lint(recipes: tuple, changelog: Path | None, repository: str | None, base_ref: str | None,
-         fmt: str, strict: bool, live: bool, engines_python: str | None) -> None:
+         fmt: str, strict: bool, live: bool, engines_python: str | None, config_keys_from: tuple,
+         pr_number: int | None, only: str | None) -> None:
     """Check recipes (default: every recipes/*.yaml) and the changelog. Exit 1 on any error."""
     import gc
 
@@ -100,7 +108,8 @@ def lint(recipes: tuple, changelog: Path | None, repository: str | None, base_re
 
     try:
         python = find_python(engines_python) if live else None
-        diagnostics = run_lint(recipes, changelog, repository, base_ref, live_check)
+        diagnostics = run_lint(recipes, changelog, repository, base_ref, live_check,
+                               config_keys_from=config_keys_from, pr_number=pr_number, only=only)
     except RecipecError as exc:
         _fail(exc)
     failing = [d for d in diagnostics if d.severity == "error" or strict]

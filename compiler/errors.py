@@ -74,3 +74,8 @@ class CheckFailed(RecipecError):
 
 class WriteError(RecipecError):
     """The bundle could not be written where asked (output path is a symlink, a file, not writable)."""
+
+
+class ProjectError(RecipecError):
+    """The project itself is wrong: an unknown or mistyped [tool.recipec] key, a config-keys-from
+    file that is missing or not a mapping, nothing to lint, a scaffold that would overwrite files."""
