@@ -7,6 +7,7 @@ an abort: lint reports on every file it was given.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from .config import ProjectConfig, project_config
@@ -56,7 +57,7 @@ def run_lint(recipes: tuple, changelog: Path | None, repository: str | None,
     elif project.config_keys_from:
         from .config_keys import config_keys
 
-        extra_keys = config_keys(project.config_keys_from, project.root, str(project.pyproject))
+        extra_keys = config_keys(project.config_keys_from, project.root, os.path.relpath(project.pyproject))
 
     out: list[Diagnostic] = []
     keys: set[str] = set()
