@@ -1,4 +1,4 @@
-"""The `recipec` command line: build, lint, rules, schema.
+"""The `recipec` command line: build, lint, rules, schema, init.
 
 Every user error is a RecipecError, printed as one line per finding and mapped to its exit code
 (1: invalid input or a failed check; 2: usage). Heavy modules are imported inside the commands, so
@@ -58,8 +58,9 @@ def build(recipe: str, output: Path | None, target: str | None, overrides: tuple
 
 
 def _shown(path: Path) -> str:
+    """Relative to the current directory (../build/x from a subdirectory of the project)."""
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
+        return os.path.relpath(path.resolve(), Path.cwd().resolve())
     except ValueError:
         return str(path)
 
@@ -152,7 +153,13 @@ def schema(output: Path | None, check: bool) -> None:
     if output is None and not check:
         click.echo(files["recipe.schema.json"], nl=False)
         return
-    folder = output or Path("schema")
+    if output is None:
+        from .config import project_config
+
+        root = project_config(Path.cwd()).root
+        folder = root / "schema" if root is not None else Path("schema")
+    else:
+        folder = output
     if check:
         stale = [name for name, text in files.items()
                  if not (folder / name).is_file() or (folder / name).read_text(encoding="utf-8") != text]
@@ -163,6 +170,37 @@ def schema(output: Path | None, check: bool) -> None:
     for name, text in files.items():
         (folder / name).write_text(text, encoding="utf-8")
         click.echo(f"wrote {folder / name}")
+
+
+@main.command()
+@click.argument("directory", type=click.Path(path_type=Path), default=Path("."))
+@click.option("--force", is_flag=True, help="Scaffold into a folder that is not empty (existing files "
+              "are kept, never overwritten).")
+@click.option("--repo", "repository", default=None, metavar="OWNER/REPO",
+              help="The repository pr-links must point to ([tool.recipec] repository).")
+@click.option("--hooks-repo", default=None, metavar="URL", help="Where pre-commit and CI get recipec "
+              "(default: this recipec's source repository).")
+@click.option("--hooks-rev", default=None, metavar="REV", help="The tag or commit of --hooks-repo "
+              "(default: v<this version>).")
+def init(directory: Path, force: bool, repository: str | None, hooks_repo: str | None,
+         hooks_rev: str | None) -> None:
+    """Scaffold a recipe repository in DIRECTORY (default: here)."""
+    from .scaffold import UNKNOWN_HOOKS_REPO, init_project, own_repository
+
+    try:
+        created, kept = init_project(directory, force=force, repository=repository,
+                                     hooks_repo=hooks_repo, hooks_rev=hooks_rev)
+    except RecipecError as exc:
+        _fail(exc)
+    for name in created:
+        click.echo(f"created {directory / name}")
+    for name in kept:
+        click.echo(f"kept {directory / name} (exists; not overwritten)")
+    if hooks_repo is None and own_repository() is None:
+        click.echo(f"recipec init: set the recipec repository in .pre-commit-config.yaml and "
+                   f".github/workflows/recipes.yml (written as {UNKNOWN_HOOKS_REPO}; or pass --hooks-repo)",
+                   err=True)
+    click.echo(f"next: cd {directory} && git init && pre-commit install && recipec lint && recipec build example")
 
 
 def run() -> None:
