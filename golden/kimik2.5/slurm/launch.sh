@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 #SBATCH --job-name=kimik2.5-1p1d
 #SBATCH --nodes=2
 #SBATCH --ntasks-per-node=1
