@@ -126,6 +126,8 @@ def main() -> None:
         (work / "empty.yaml").write_text("[]\n")
         (work / "empty").mkdir()  # no recipes/ here: lint of nothing but an empty changelog
         (work / "empty" / "perf-changelog.yaml").write_text("[]\n")
+        # its own project root: without it the walk up finds work/pyproject.toml and its 1,000 recipes
+        (work / "empty" / "pyproject.toml").write_text("[tool.recipec]\n")
         nocache = {**os.environ, "RECIPEC_NO_CACHE": "1"}
         run_once(recipec("build", "kimik2.5", "-o", str(work / "b")), ROOT, None)  # warm the caches
         files = {n: [f"recipes/bench-{i:04d}.yaml" for i in range(n)] for n in (10, 100, 1000)}

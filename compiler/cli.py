@@ -1,4 +1,4 @@
-"""The `recipec` command line: build, lint, rules, schema.
+"""The `recipec` command line: build, lint, rules, schema, init.
 
 Every user error is a RecipecError, printed as one line per finding and mapped to its exit code
 (1: invalid input or a failed check; 2: usage). Heavy modules are imported inside the commands, so
@@ -63,8 +63,9 @@ def build(recipe: str, output: Path | None, target: str | None, overrides: tuple
 
 
 def _shown(path: Path) -> str:
+    """Relative to the current directory (../build/x from a subdirectory of the project)."""
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
+        return os.path.relpath(path.resolve(), Path.cwd().resolve())
     except ValueError:
         return str(path)
 
@@ -83,8 +84,16 @@ def _shown(path: Path) -> str:
               "the installed engines and report where they disagree with the catalogs.")
 @click.option("--engines-python", default=None, metavar="PATH", help="The python --live runs the "
               "parsers with (default: $RECIPEC_ENGINES_VENV/bin/python).")
+@click.option("--config-keys-from", "config_keys_from", multiple=True, metavar="GLOB",
+              help="YAML files whose top-level keys are config keys too (quote the glob; relative to "
+              "the current directory; replaces [tool.recipec] config-keys-from). Repeatable.")
+@click.option("--pr-number", type=click.IntRange(min=1), default=None, metavar="N",
+              help="The pull request being checked: new changelog entries must link it (with --base-ref).")
+@click.option("--only", type=click.Choice(["recipes", "changelog"]), default=None,
+              help="Lint only the recipes, or only the changelog (recipes are still read for their config keys).")
 def lint(recipes: tuple, changelog: Path | None, repository: str | None, base_ref: str | None,
-         fmt: str, strict: bool, live: bool, engines_python: str | None) -> None:
+         fmt: str, strict: bool, live: bool, engines_python: str | None, config_keys_from: tuple,
+         pr_number: int | None, only: str | None) -> None:
     """Check recipes (default: every recipes/*.yaml) and the changelog. Exit 1 on any error."""
     import gc
 
@@ -105,7 +114,8 @@ def lint(recipes: tuple, changelog: Path | None, repository: str | None, base_re
 
     try:
         python = find_python(engines_python) if live else None
-        diagnostics = run_lint(recipes, changelog, repository, base_ref, live_check)
+        diagnostics = run_lint(recipes, changelog, repository, base_ref, live_check,
+                               config_keys_from=config_keys_from, pr_number=pr_number, only=only)
     except RecipecError as exc:
         _fail(exc)
     failing = [d for d in diagnostics if d.severity == "error" or strict]
@@ -148,7 +158,13 @@ def schema(output: Path | None, check: bool) -> None:
     if output is None and not check:
         click.echo(files["recipe.schema.json"], nl=False)
         return
-    folder = output or Path("schema")
+    if output is None:
+        from .config import project_config
+
+        root = project_config(Path.cwd()).root
+        folder = root / "schema" if root is not None else Path("schema")
+    else:
+        folder = output
     if check:
         stale = [name for name, text in files.items()
                  if not (folder / name).is_file() or (folder / name).read_text(encoding="utf-8") != text]
@@ -159,6 +175,37 @@ def schema(output: Path | None, check: bool) -> None:
     for name, text in files.items():
         (folder / name).write_text(text, encoding="utf-8")
         click.echo(f"wrote {folder / name}")
+
+
+@main.command()
+@click.argument("directory", type=click.Path(path_type=Path), default=Path("."))
+@click.option("--force", is_flag=True, help="Scaffold into a folder that is not empty (existing files "
+              "are kept, never overwritten).")
+@click.option("--repo", "repository", default=None, metavar="OWNER/REPO",
+              help="The repository pr-links must point to ([tool.recipec] repository).")
+@click.option("--hooks-repo", default=None, metavar="URL", help="Where pre-commit and CI get recipec "
+              "(default: this recipec's source repository).")
+@click.option("--hooks-rev", default=None, metavar="REV", help="The tag or commit of --hooks-repo "
+              "(default: v<this version>).")
+def init(directory: Path, force: bool, repository: str | None, hooks_repo: str | None,
+         hooks_rev: str | None) -> None:
+    """Scaffold a recipe repository in DIRECTORY (default: here)."""
+    from .scaffold import UNKNOWN_HOOKS_REPO, init_project, own_repository
+
+    try:
+        created, kept = init_project(directory, force=force, repository=repository,
+                                     hooks_repo=hooks_repo, hooks_rev=hooks_rev)
+    except RecipecError as exc:
+        _fail(exc)
+    for name in created:
+        click.echo(f"created {directory / name}")
+    for name in kept:
+        click.echo(f"kept {directory / name} (exists; not overwritten)")
+    if hooks_repo is None and own_repository() is None:
+        click.echo(f"recipec init: set the recipec repository in .pre-commit-config.yaml and "
+                   f".github/workflows/recipes.yml (written as {UNKNOWN_HOOKS_REPO}; or pass --hooks-repo)",
+                   err=True)
+    click.echo(f"next: cd {directory} && git init && pre-commit install && recipec lint && recipec build example")
 
 
 def run() -> None:

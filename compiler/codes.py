@@ -74,6 +74,13 @@ CODES: dict[str, Code] = {c.code: c for c in (
     _code("RC511", "unknown-config-key", "changelog", ERROR,
           "a new changelog entry names a config key no recipe has",
           "use the config-key of a recipe under recipes/ (globs allowed)"),
+    _code("RC512", "pr-link-not-this-pr", "changelog", ERROR,
+          "a new changelog entry's pr-link is not the pull request being checked (--pr-number)",
+          "link this pull request: https://github.com/OWNER/REPO/pull/N"),
+    _code("RC513", "pr-link-not-on-its-line", "changelog", ERROR,
+          "the pr-link value does not stand on the `pr-link:` line itself (folded onto the next line, "
+          "a block scalar, or a flow mapping)",
+          "write the URL on the same line: `  pr-link: https://github.com/OWNER/REPO/pull/N`"),
     _code("RC520", "changelog-history-edited", "changelog", ERROR,
           "an entry that exists at the base ref was changed (only its pr-link may be corrected)",
           "restore the entry and describe the change in a new entry at the end"),

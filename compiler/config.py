@@ -1,12 +1,29 @@
-"""Project settings from pyproject.toml's [tool.recipec] table (repository, image allow-list)."""
+"""The project: its root folder and its settings from pyproject.toml's [tool.recipec] table.
+
+Takes a folder to start from (the current directory, or a recipe's folder); gives a ProjectConfig.
+The root is the nearest folder, walking up, whose pyproject.toml has a [tool.recipec] table; when
+there is none, the nearest folder holding a recipes/ folder. Names (`recipec build NAME`), the
+changelog, schema/ and config-keys-from globs are all found from the root, and paths written into
+bundles are relative to it, so a command gives the same answer from any subdirectory.
+"""
 
 from __future__ import annotations
 
 import functools
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import Position, ProjectError
+
 DEFAULT_ALLOW_LIST = ("docker.io/vllm/", "docker.io/rocm/", "docker.io/lmcache/", "nvcr.io/nvidia/")
+TABLE = "tool.recipec"
+# Each key of [tool.recipec] and the type its value must have.
+KEYS = {"repository": str, "image-allow-list": list, "config-keys-from": list}
+# A cheap test before parsing: most pyproject.toml files on the way up are other projects'.
+_MENTIONS_TABLE = re.compile(r"tool\s*\.\s*[\"']?recipec\b")
+_HEADER = re.compile(r"^\s*\[\s*tool\s*\.\s*recipec\s*\]\s*(#.*)?$")
 
 
 @dataclass(frozen=True)
@@ -14,33 +31,109 @@ class ProjectConfig:
     root: Path | None
     repository: str | None
     image_allow_list: tuple
+    config_keys_from: tuple = ()  # globs relative to root
+    pyproject: Path | None = None  # the file the settings came from
+
+    def display(self, path: Path) -> str:
+        """``path`` as written in output: relative to the root when inside it, else as given."""
+        if self.root is not None:
+            try:
+                return Path(path).resolve().relative_to(self.root).as_posix()
+            except ValueError:
+                pass
+        return str(path)
 
 
-def find_pyproject(start: Path) -> Path | None:
-    start = start.resolve()
-    for folder in (start, *start.parents) if start.is_dir() else start.parents:
+def _table_text(path: Path) -> str | None:
+    """The text of a pyproject.toml that has a [tool.recipec] table (None: it has none)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    return text if _MENTIONS_TABLE.search(text) else None
+
+
+def _shown(path: Path) -> str:
+    return os.path.relpath(path) if path.is_absolute() else str(path)
+
+
+@functools.lru_cache(maxsize=16)
+def find_root(start: Path) -> tuple[Path | None, Path | None, dict]:
+    """(project root, its pyproject.toml or None, its [tool.recipec] table), walking up from
+    ``start``."""
+    start = Path(start).resolve()
+    folders = (start, *start.parents)
+    for folder in folders:
         candidate = folder / "pyproject.toml"
-        if candidate.is_file():
-            return candidate
-    return None
+        text = _table_text(candidate) if candidate.is_file() else None
+        if text is not None:
+            table = _parse(candidate, text)
+            if table is not None:
+                return folder, candidate, table
+    for folder in folders:
+        if (folder / "recipes").is_dir():
+            return folder, None, {}
+    return None, None, {}
+
+
+def _key_position(text: str, display: str, key: str) -> Position:
+    """Where ``key`` is set in the [tool.recipec] table (the table's header when not found)."""
+    in_table, header = False, Position(display)
+    for lineno, line in enumerate(text.split("\n"), 1):
+        if _HEADER.match(line):
+            in_table, header = True, Position(display, lineno, 1)
+            continue
+        if in_table and line.lstrip().startswith("["):
+            in_table = False
+        if in_table:
+            m = re.match(r"^(\s*)(['\"]?)" + re.escape(key) + r"\2\s*=", line)
+            if m:
+                return Position(display, lineno, len(m.group(1)) + 1)
+    return header
+
+
+def _parse(path: Path, text: str) -> dict | None:
+    """The checked [tool.recipec] table (None: the file has none, it only mentions it)."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    display = _shown(path)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+        where = Position(display, int(m.group(1)), int(m.group(2))) if m else Position(display)
+        raise ProjectError(f"invalid TOML: {str(exc).split(' (at line')[0]}", where) from None
+    tool = data.get("tool")
+    if not isinstance(tool, dict) or "recipec" not in tool:
+        return None
+    table = tool["recipec"]
+    if not isinstance(table, dict):
+        raise ProjectError(f"[{TABLE}] must be a table", _key_position(text, display, "recipec"))
+    for key, value in table.items():
+        if key not in KEYS:
+            import difflib
+
+            close = difflib.get_close_matches(key, KEYS, n=1)
+            raise ProjectError(f"unknown key '{key}' in [{TABLE}]" + (f" (did you mean '{close[0]}'?)" if close else ""),
+                               _key_position(text, display, key), hint="known: " + ", ".join(sorted(KEYS)))
+        want = KEYS[key]
+        ok = isinstance(value, want) and (want is not list or all(isinstance(v, str) for v in value))
+        if not ok:
+            what = "a string" if want is str else "a list of strings"
+            raise ProjectError(f"[{TABLE}] {key} must be {what} (got {type(value).__name__})",
+                               _key_position(text, display, key))
+    return table
 
 
 @functools.lru_cache(maxsize=16)
 def project_config(start: Path) -> ProjectConfig:
-    path = find_pyproject(start)
-    table: dict = {}
-    if path is not None:
-        try:
-            import tomllib
-        except ModuleNotFoundError:  # Python 3.10
-            tomllib = None
-        if tomllib is not None:
-            try:
-                table = tomllib.loads(path.read_text(encoding="utf-8")).get("tool", {}).get("recipec", {})
-            except (OSError, ValueError):
-                table = {}
+    root, path, table = find_root(start)
     return ProjectConfig(
-        root=path.parent if path else None,
+        root=root,
         repository=table.get("repository"),
         image_allow_list=tuple(table.get("image-allow-list", DEFAULT_ALLOW_LIST)),
+        config_keys_from=tuple(table.get("config-keys-from", ())),
+        pyproject=path,
     )

@@ -83,3 +83,8 @@ class CatalogNotFound(KeyError):
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0])
+
+
+class ProjectError(RecipecError):
+    """The project itself is wrong: an unknown or mistyped [tool.recipec] key, a config-keys-from
+    file that is missing or not a mapping, nothing to lint, a scaffold that would overwrite files."""

@@ -7,60 +7,99 @@ an abort: lint reports on every file it was given.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from .config import project_config
+from .config import ProjectConfig, project_config
 from .diagnostics import Diagnostic
-from .errors import CheckFailed, Position, RecipecError
+from .errors import CheckFailed, Position, ProjectError, RecipecError, UsageError
+
+LOOKED_FOR = "recipes/*.yaml and perf-changelog.yaml"
 
 
-def _recipe_paths(recipes: tuple) -> list[str]:
+def _recipe_paths(recipes: tuple, project: ProjectConfig) -> list[str]:
     if recipes:
         return list(recipes)
-    return sorted(str(p) for p in Path("recipes").glob("*.yaml"))
+    if project.root is None:
+        return []
+    return [str(p) for p in sorted((project.root / "recipes").glob("*.yaml"))]
 
 
 def run_lint(recipes: tuple, changelog: Path | None, repository: str | None,
-             base_ref: str | None, live=None) -> list[Diagnostic]:
-    """live: None, or a function from (loaded recipe, its Plans) pairs to more Diagnostics (`--live`)."""
+             base_ref: str | None, live=None, *, config_keys_from: tuple = (),
+             pr_number: int | None = None, only: str | None = None) -> list[Diagnostic]:
+    """live: None, or a function from (loaded recipe, its Plans) pairs to more Diagnostics (`--live`).
+    config_keys_from: globs (relative to the current directory) replacing [tool.recipec]'s.
+    pr_number: the pull request new changelog entries must link (needs base_ref).
+    only: "recipes" (no changelog) or "changelog" (recipes are read for their config keys only)."""
     from .pipeline import check, load_recipe
+
+    if pr_number is not None and base_ref is None:
+        raise UsageError("--pr-number needs --base-ref: the base ref says which entries are new")
+    project = project_config(Path.cwd())
+    paths = _recipe_paths(recipes, project)
+    if only == "recipes":
+        changelog = None
+    elif changelog is None and project.root is not None and (project.root / "perf-changelog.yaml").is_file():
+        changelog = project.root / "perf-changelog.yaml"
+    if (not paths or only == "changelog") and changelog is None:
+        where = (f"in {project.root}" if project.root is not None else
+                 f"no project in {Path.cwd()} or its parents (a pyproject.toml with [tool.recipec], or a "
+                 "recipes/ folder)")
+        looked_for = {"recipes": "recipes/*.yaml", "changelog": "perf-changelog.yaml"}.get(only, LOOKED_FOR)
+        raise ProjectError(f"nothing to lint: found no {looked_for} ({where})",
+                           hint="name recipes or --changelog, or run recipec init")
+    extra_keys = None
+    if config_keys_from:
+        from .config_keys import config_keys
+
+        extra_keys = config_keys(config_keys_from, Path.cwd(), "--config-keys-from")
+    elif project.config_keys_from:
+        from .config_keys import config_keys
+
+        extra_keys = config_keys(project.config_keys_from, project.root, os.path.relpath(project.pyproject))
 
     out: list[Diagnostic] = []
     keys: set[str] = set()
     loaded_recipes = []
-    for ref in _recipe_paths(recipes):
+    for ref in paths:
         try:
             loaded = load_recipe(ref)
         except CheckFailed as exc:
-            out += exc.diagnostics
+            if only != "changelog":
+                out += exc.diagnostics
             continue
         except RecipecError as exc:
             if exc.exit_code != 1:
                 raise
-            out.append(Diagnostic(exc.position or Position(ref), "RC001", exc.message, exc.hint))
+            if only != "changelog":
+                out.append(Diagnostic(exc.position or Position(ref), "RC001", exc.message, exc.hint))
             continue
         keys.add(loaded.recipe.config_key)
+        if only == "changelog":
+            continue
         checked = check(loaded)
         out += checked.diagnostics
         if live is not None:  # kept only for --live: a loaded document holds its whole YAML tree
             loaded_recipes.append((loaded, tuple(checked.plans.values())))
     if live is not None:
         out += live(loaded_recipes)
-    if changelog is None and Path("perf-changelog.yaml").is_file():
-        changelog = Path("perf-changelog.yaml")
     if changelog is not None:
-        out += _lint_changelog(changelog, repository, base_ref,
-                               # Only the full set of recipes says which config keys exist; with
-                               # none at all (another project's changelog) there is nothing to match.
-                               keys if not recipes and keys else None)
+        # Only the full set of recipes says which config keys exist; with none at all (another
+        # project's changelog) there is nothing to match, unless config-keys-from names them.
+        # Recipes named on the command line are only some of them: no check then.
+        known = keys if not recipes and keys else None
+        if extra_keys is not None and not recipes:
+            known = (known or set()) | extra_keys
+        out += _lint_changelog(changelog, project, repository, base_ref, known, pr_number)
     return sorted(out)
 
 
-def _lint_changelog(changelog: Path, repository: str | None, base_ref: str | None,
-                    keys: set[str] | None) -> list[Diagnostic]:
+def _lint_changelog(changelog: Path, project: ProjectConfig, repository: str | None,
+                    base_ref: str | None, keys: set[str] | None, pr_number: int | None) -> list[Diagnostic]:
     from .changelog import MAX_NODES, lint_changelog
 
-    repo = repository or project_config(Path.cwd()).repository
+    repo = repository or project.repository
     history = None
     if base_ref is not None:
         from .history import base_entries, compare
@@ -69,4 +108,5 @@ def _lint_changelog(changelog: Path, repository: str | None, base_ref: str | Non
 
         def history(doc):
             return compare(base, doc, base_ref)
-    return lint_changelog(changelog, str(changelog), repository=repo, config_keys=keys, history=history)
+    return lint_changelog(changelog, project.display(changelog), repository=repo, config_keys=keys,
+                          history=history, pr_number=pr_number)

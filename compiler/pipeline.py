@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from .plan_types import Plan
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+LOOKED_FOR = "a pyproject.toml with [tool.recipec], or a recipes/ folder"
 
 
 @dataclass
@@ -41,30 +41,29 @@ class LoadedRecipe:
 
 
 def resolve_recipe(ref: str) -> tuple[Path, str]:
-    """A name under recipes/ (of the current directory, else of this project) or a path."""
+    """A name under the project's recipes/ or a path; and how to show it (relative to the root).
+
+    A name is looked up only in the project found from the current directory, never in the
+    recipes that ship with recipec: a missing name is an error, not someone else's recipe. A
+    path's project is found from the recipe's own folder, so the bundle does not depend on where
+    it was built from.
+    """
     if ref.endswith((".yaml", ".yml")) or os.sep in ref or "/" in ref:
         path = Path(ref)
-        return path, ref
+        config = project_config(path.parent)
+        return path, config.display(path) if config.root is not None else path.name
     if not _NAME.match(ref) or ".." in ref:
         raise UsageError(f"'{ref}' is not a recipe name (lowercase letters, digits, '.', '_', '-') "
                          "nor a path to a .yaml file")
-    for root in (Path.cwd(), PROJECT_ROOT):
-        candidate = root / "recipes" / f"{ref}.yaml"
-        if candidate.is_file():
-            return candidate, _display(candidate)
-    known = sorted(p.stem for p in (PROJECT_ROOT / "recipes").glob("*.yaml"))
-    raise UsageError(f"no recipe named '{ref}' in recipes/", hint=f"known: {', '.join(known) or 'none'}")
-
-
-def _display(path: Path) -> str:
-    """A path as shown in output: relative to the current directory or project, never absolute."""
-    resolved = path.resolve()
-    for base in (Path.cwd(), PROJECT_ROOT):
-        try:
-            return resolved.relative_to(base.resolve()).as_posix()
-        except ValueError:
-            continue
-    return path.name
+    root = project_config(Path.cwd()).root
+    if root is None:
+        raise UsageError(f"no recipe named '{ref}': no project here (looked for {LOOKED_FOR} in "
+                         f"{Path.cwd()} and its parents)", hint="run recipec init, or give the recipe's path")
+    candidate = root / "recipes" / f"{ref}.yaml"
+    if candidate.is_file():
+        return candidate, candidate.relative_to(root).as_posix()
+    known = sorted(p.stem for p in (root / "recipes").glob("*.yaml"))
+    raise UsageError(f"no recipe named '{ref}' in {root / 'recipes'}", hint=f"known: {', '.join(known) or 'none'}")
 
 
 def parse_override(text: str) -> tuple[list, object]:
@@ -167,6 +166,11 @@ def check(loaded: LoadedRecipe) -> Checked:
     return Checked(sorted(set(diagnostics)), plans)
 
 
+def default_output(recipe_path: Path) -> Path:
+    """The folder build/ goes in: the recipe's project root (the current directory outside one)."""
+    return (project_config(recipe_path.parent).root or Path()) / "build"
+
+
 def build(ref: str, target: str | None, out: Path | None, overrides: tuple = (), strict: bool = False):
     """Load, validate, check, plan, render and write one recipe; returns (bundle dir, warnings)."""
     from .codes import ERROR
@@ -182,5 +186,5 @@ def build(ref: str, target: str | None, out: Path | None, overrides: tuple = (),
     recipe = loaded.recipe
     target = target or recipe.target
     files = render_bundle(checked.plans[target])
-    out = out or Path("build") / recipe.name / target
+    out = out or default_output(loaded.path) / recipe.name / target
     return write_bundle(files, out), [d for d in checked.diagnostics if d not in errors]

@@ -174,13 +174,14 @@ def test_fifo_is_not_read(tmp_path):
 
 
 def test_set_cannot_walk_the_name_out_of_build(tmp_path):
-    proc = build_clean("kimik2.5", tmp_path, "--set", "name=../../x")
+    proc = build_clean(str(ROOT / "recipes" / "kimik2.5.yaml"), tmp_path, "--set", "name=../../x")
     assert proc.returncode == 1 and "RC100 name: '../../x' does not match" in proc.stderr
     assert not (tmp_path / "build").exists()
 
 
 def _refused(tmp_path: Path, out: str | Path, message: str, code: int = 1) -> subprocess.CompletedProcess:
-    proc = run_recipec("build", "kimik2.5", "-o", str(out), cwd=tmp_path)
+    # by path: tmp_path is outside any project, and a name resolves only in the current project
+    proc = run_recipec("build", str(ROOT / "recipes" / "kimik2.5.yaml"), "-o", str(out), cwd=tmp_path)
     assert proc.returncode == code and "Traceback" not in proc.stderr, proc.stderr
     assert message in proc.stderr, proc.stderr
     stray = [p for p in Path(tmp_path).rglob(".*.recipec-*")]

@@ -36,12 +36,17 @@ def test_build_matches_golden(tmp_path, recipe, target):
 
 
 def test_builds_are_reproducible_from_any_directory(tmp_path):
-    a, b = tmp_path / "a", tmp_path / "b"
+    """By name from the root and from a subdirectory, by path from outside the project: one bundle,
+    byte for byte (paths in it are relative to the project root)."""
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
     run_recipec("build", "kimik2.5", "-o", str(a), check=True)
+    run_recipec("build", "kimik2.5", "-o", str(b), cwd=ROOT / "tests" / "rules", check=True)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    run_recipec("build", "kimik2.5", "-o", str(b), cwd=elsewhere, check=True)
-    cmp = filecmp.dircmp(a, b)
-    assert not cmp.diff_files and not cmp.left_only and not cmp.right_only
+    run_recipec("build", str(ROOT / "recipes" / "kimik2.5.yaml"), "-o", str(c), cwd=elsewhere, check=True)
+    for other in (b, c):
+        cmp = filecmp.dircmp(a, other)
+        assert not cmp.diff_files and not cmp.left_only and not cmp.right_only, other
     text = (a / "launch.sh").read_text()
+    assert "recipes/kimik2.5.yaml" in text
     assert str(tmp_path) not in text and str(ROOT) not in text  # no build-machine paths

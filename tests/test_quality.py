@@ -27,6 +27,17 @@ def test_shellcheck_clean_without_disables(script: Path):
     assert proc.returncode == 0, proc.stdout
 
 
+@pytest.mark.parametrize("bundle", sorted({s.parent for s in SCRIPTS}), ids=lambda p: str(p.relative_to(ROOT)))
+def test_shellcheck_follows_lib_sh_from_any_directory(bundle: Path, tmp_path):
+    """`shellcheck -x path/to/bundle/*.sh` from the repository root (or anywhere) finds lib.sh:
+    the scripts say `source-path=SCRIPTDIR`, not a path relative to wherever shellcheck runs."""
+    scripts = sorted(bundle.glob("*.sh"))
+    for cwd, names in ((ROOT, [str(s.relative_to(ROOT)) for s in scripts]), (tmp_path, [str(s) for s in scripts])):
+        proc = subprocess.run(["shellcheck", "-x", "--severity=style", *names], cwd=cwd,
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout
+
+
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_bash_parses(script: Path):
     proc = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
