@@ -170,10 +170,11 @@ names+=("${name}")
 show "exits at once, detached" podman run -d --name "${name}" --network host "${image}" sh -c 'exit 3'
 sleep 0.5
 echo "   then: $(podman inspect --format '{{.State.Status}} exit={{.State.ExitCode}}' "${name}")"
-# A runtime that never answers: an OCI runtime binary that sleeps.
+# A runtime that never answers: an OCI runtime binary that sleeps (30 s, so what it leaves
+# behind ends by itself). podman ignores SIGTERM meanwhile: only timeout's KILL stops it.
 cat >"${scratch}/hang-runtime" <<'EOF'
 #!/bin/sh
-exec sleep 600
+exec sleep 30
 EOF
 chmod +x "${scratch}/hang-runtime"
 name=${PREFIX}-hang
@@ -181,8 +182,8 @@ names+=("${name}")
 # Not through show(): the runtime's own children inherit podman's stdout, and a command
 # substitution waits for every writer of its pipe (measured: 840 s, until `sleep 600` ended).
 t0=$(now)
-timeout 10 podman --runtime "${scratch}/hang-runtime" run --rm --name "${name}" --network host \
+timeout -k 2 10 podman --runtime "${scratch}/hang-runtime" run --rm --name "${name}" --network host \
     "${image}" true >"${scratch}/hang.out" 2>&1 && rc=0 || rc=$?
-echo "   hanging runtime (timeout 10): rc=${rc} in $(since "${t0}")s: $(tail -n 2 "${scratch}/hang.out")"
+echo "   hanging runtime (timeout -k 2 10): rc=${rc} in $(since "${t0}")s: $(tail -n 2 "${scratch}/hang.out")"
 echo "   then: $(podman ps -a --filter "name=${name}" --format '{{.Names}} {{.Status}}')"
-echo "   left behind: $(pgrep -f -a "${scratch}/hang-runtime" || echo nothing)"
+echo "   left behind: $(pgrep -a -x sleep | grep -w 30 || echo nothing)"
