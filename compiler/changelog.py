@@ -21,8 +21,8 @@ MAX_BYTES = 16 * 1024 * 1024
 MAX_NODES = 2_000_000
 
 
-_PR_LINK = re.compile(r"^https://github\.com/([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+)/pull/([1-9][0-9]*)$")
-_PLACEHOLDER = re.compile(r"^(x+|tbd|todo|tba|n/?a|none|null|pending|\?+|-+|#?0*)$", re.I)
+_PR_LINK = re.compile(r"^https://github\.com/([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+)/pull/([1-9][0-9]*)\Z")
+_PLACEHOLDER = re.compile(r"^(x+|tbd|todo|tba|n/?a|none|null|pending|\?+|-+|#?0*)\Z", re.I)
 
 
 def hygiene(text: str, display: str) -> list[Diagnostic]:

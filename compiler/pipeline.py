@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from .diagnostics import Diagnostic
     from .plan_types import Plan
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*\Z")
 LOOKED_FOR = "a pyproject.toml with [tool.recipec], or a recipes/ folder"
 
 

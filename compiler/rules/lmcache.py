@@ -21,7 +21,7 @@ SERVER_DEFAULT_TRANSFER_MODE = "lmcache_driven"  # lmcache server --supported-tr
 TRANSFER_MODES = ("lmcache_driven", "engine_driven", "auto")
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 DRAM_WARN_FRACTION = 0.9  # the OS, vLLM's own host memory and pinned buffers need the rest
-_MP_HOST = re.compile(r"^[a-z][a-z0-9+.-]*://(\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.-]+)$")
+_MP_HOST = re.compile(r"^[a-z][a-z0-9+.-]*://(\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.-]+)\Z")
 
 
 def device_transfer_mode(accelerator: str) -> str:
