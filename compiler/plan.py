@@ -106,7 +106,7 @@ def build_plan(recipe: Recipe, target: Target, *, recipe_path: str, recipe_sha25
         target=target, nodes=nodes, services=tuple(services), tunables=_tunables(recipe, place),
         router_url=router_url, client=client, nodes_needed=nodes_needed,
         sbatch=place.directives(nodes_needed), version=version,
-        ports=ports, files=place.files)
+        ports=ports, files=place.files, one_machine=place.one_machine)
 
 
 def _lmcache(recipe: Recipe, place: Placement, i: int, rank: int) -> tuple[Service, int]:

@@ -117,3 +117,4 @@ class Plan:
     peer_addresses: tuple = ()  # node indexes whose NODE_<i>_ADDR some word reads (slurm)
     ports: PortPlan = PortPlan()
     files: tuple = ()  # (bundle file, template) pairs the placement's bundle is rendered from
+    one_machine: bool = False  # the whole stack runs on the machine the launcher runs on

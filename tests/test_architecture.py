@@ -4,6 +4,7 @@ placements, no Record outside validation."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 from conftest import ROOT
@@ -131,3 +132,13 @@ def test_nothing_outside_validation_knows_about_records():
     for path in sorted(PACKAGE.rglob("*.py")):
         if _module(path) not in allowed:
             assert "Record" not in path.read_text(), path
+
+
+def test_no_template_branches_on_a_target_name():
+    """Templates ask the plan what differs (plan.one_machine, plan.sbatch, the placement's own
+    files), never which target it is: a new placement must not need an edit in every template."""
+    templates = ROOT / "compiler" / "templates"
+    found = [f"{path.relative_to(templates)}:{n}" for path in sorted(templates.rglob("*.j2"))
+             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+             if re.search(r"""target\s*[!=]=\s*['"]""", line)]
+    assert found == []

@@ -14,6 +14,7 @@ class Placement:
     name: str = ""
     literal_addresses: bool = False  # every address is known at build time (argv words are literals)
     files: tuple = ()  # (bundle file, template) pairs of this target's bundle
+    one_machine: bool = False  # every service runs where the launcher runs (what the README tells)
 
     def __init__(self, recipe):
         self.recipe = recipe

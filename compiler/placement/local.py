@@ -13,6 +13,7 @@ from .base import LOCALHOST, Placement
 class LocalPlacement(Placement):
     name = "local"
     literal_addresses = True
+    one_machine = True
     files = (("launch.sh", "local/launch.sh.j2"), ("lib.sh", "lib.sh"), ("README.md", "README.md.j2"))
 
     def node_of(self, rank: int) -> int:
