@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """recipec's cost against Python's own floor, side by side, in one table.
 
-    python bench/run.py [--runs 7] [--profile]
+    python bench/run.py [--runs 7] [--profile] [--against OTHER_CHECKOUT/.venv/bin/python]
 
 Every figure is the median of --runs fresh processes (as a user or CI runs recipec), measured in this
 one run, the rows taken round-robin (run k of every row under the same load): CPU time (user +
@@ -18,6 +18,10 @@ too. Rows:
   lint repo     recipec lint in this repository (recipes + perf-changelog.yaml)
   lint N        recipec lint of N generated recipes (N = 10, 100, 1000; bench/corpus.py)
   changelog     recipec lint of a 6,000-line InferenceX-format changelog
+
+--against adds the build and lint rows of another checkout (the interpreter of its venv; its
+recipes and its pyproject.toml), taken in the same round-robin: "within 10% of the commit before"
+is then read off one table, under one load, instead of two runs minutes apart.
 
 --profile adds `python -X importtime` of a build (the 15 costliest imports) and the in-process time
 of each stage. Measures; asserts nothing. Targets (issues): build <= 1.3x floor, lint repo <= 1.5x
@@ -74,6 +78,17 @@ def recipec(*args: str) -> list[str]:
     return [PY, "-m", "recipec.cli", *args]
 
 
+def other_checkout(python: str) -> tuple[list[str], Path]:
+    """(argv prefix, root) of the recipec an interpreter has installed (the import package was
+    `compiler` before it became `recipec`)."""
+    for module in ("recipec", "compiler"):
+        proc = subprocess.run([python, "-c", f"import {module}.cli, os; print(os.path.dirname({module}.__file__))"],
+                              capture_output=True, text=True)
+        if proc.returncode == 0:
+            return [python, "-m", f"{module}.cli"], Path(proc.stdout.strip()).parent
+    raise SystemExit(f"--against {python}: no recipec installed there")
+
+
 def profile(work: Path) -> None:
     proc = subprocess.run([PY, "-X", "importtime", "-m", "recipec.cli", "build", "kimik2.5", "-o",
                            str(work / "p")], cwd=ROOT, capture_output=True, text=True)
@@ -109,6 +124,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--against", metavar="PYTHON", help="another checkout's venv interpreter")
     opts = parser.parse_args()
     # Measured as installed: pip byte-compiles a package it installs, and an editable install writes
     # __pycache__ on first import, unless PYTHONDONTWRITEBYTECODE is set (as on some CI images):
@@ -147,6 +163,13 @@ def main() -> None:
              recipec("lint", "--changelog", "changelog.yaml", "--repo", REPO, "recipes/bench-0000.yaml"), work,
              None, None),
         ]
+        if opts.against:
+            before, other_root = other_checkout(opts.against)
+            subprocess.run([opts.against, "-m", "compileall", "-q", str(other_root / "compiler")], check=True)
+            run_once([*before, "build", "kimik2.5", "-o", str(work / "ob")], other_root, None)  # warm its caches
+            cases[3:3] = [("against: build kimik2.5", [*before, "build", "kimik2.5", "-o", str(work / "ob")],
+                           other_root, None, None),
+                          ("against: lint (its repository)", [*before, "lint"], other_root, None, None)]
         rows = measure(cases, opts.runs)
         floor = rows[0][1]["cpu"]
         print(f"{'':46} {'CPU ms':>8} {'x floor':>8} {'wall ms':>8} {'peak MiB':>9}")
@@ -165,6 +188,9 @@ def main() -> None:
               f"1000: {per[1000]:.2f} ms; marginal 100 -> 1000: {slope:.2f} ms/recipe")
         changelog_row = next(r for name, r in rows if name.startswith("recipec lint, changelog"))
         print(f"changelog above start-up: {(changelog_row['cpu'] - start) * 1000:.1f} ms")
+        if opts.against:
+            print(f"against {opts.against}: build {by['recipec build kimik2.5']['cpu'] / by['against: build kimik2.5']['cpu']:.2f}x, "
+                  f"lint of the repository {by['recipec lint (this repository)']['cpu'] / by['against: lint (its repository)']['cpu']:.2f}x")
         loads = os.getloadavg()
         print(f"(median of {opts.runs} runs; load average {loads[0]:.1f} on {os.cpu_count()} CPUs)")
         if opts.profile:

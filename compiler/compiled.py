@@ -122,10 +122,17 @@ def _compiled(name: str) -> tuple[dict, Any]:
 
 
 def _key(name: str) -> str:
-    import pydantic_core
-    from pydantic.version import VERSION  # imported by `import pydantic` anyway: cheap
+    import importlib.util
 
-    digest = hashlib.sha256(f"{name}|{VERSION}|{pydantic_core.__version__}|{sys.version_info[:2]}".encode())
+    import pydantic_core
+
+    digest = hashlib.sha256(f"{name}|{pydantic_core.__version__}|{sys.version_info[:2]}".encode())
+    # pydantic's own version by the bytes of its version.py, found without importing pydantic (its
+    # package import costs ~14 ms, which a warm run never otherwise pays).
+    spec = importlib.util.find_spec("pydantic")
+    if spec is not None and spec.origin:
+        with open(os.path.join(os.path.dirname(spec.origin), "version.py"), "rb") as f:
+            digest.update(f.read())
     here = os.path.dirname(os.path.abspath(__file__))
     for source in _SOURCES:
         with open(os.path.join(here, source), "rb") as f:

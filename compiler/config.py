@@ -93,7 +93,42 @@ def _key_position(text: str, display: str, key: str) -> Position:
 
 
 def _parse(path: Path, text: str) -> dict | None:
-    """The checked [tool.recipec] table (None: the file has none, it only mentions it)."""
+    """The checked [tool.recipec] table (None: the file has none, it only mentions it), from the
+    per-user cache when these exact bytes were checked before against these KEYS (tomllib's import and parse cost a
+    run ~7 ms; a file that fails is never cached, so its error is always reported afresh)."""
+    import hashlib
+    import json
+
+    from .cache import cache_dir
+
+    folder = cache_dir("project")
+    entry = os.path.join(folder, hashlib.sha256(f"{sorted((k, t.__name__) for k, t in KEYS.items())}\n{text}".encode()).hexdigest()[:32] + ".json") if folder else None
+    if entry is not None:
+        try:
+            with open(entry, encoding="utf-8") as f:
+                cached = json.load(f)
+            if cached is None or (isinstance(cached, dict) and all(_fits(k, v) for k, v in cached.items())):
+                return cached
+        except (OSError, ValueError):
+            pass  # not there yet, or torn: check it
+    table = _check(path, text)
+    if entry is not None:
+        tmp = f"{entry}.{os.getpid()}.tmp"
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump(table, f)
+            os.replace(tmp, entry)
+        except OSError:
+            pass  # a cache that cannot be written only costs the next run the parse
+    return table
+
+
+def _fits(key: str, value: object) -> bool:
+    want = KEYS.get(key)
+    return want is not None and isinstance(value, want) and (want is not list or all(isinstance(v, str) for v in value))
+
+
+def _check(path: Path, text: str) -> dict | None:
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
@@ -118,9 +153,8 @@ def _parse(path: Path, text: str) -> dict | None:
             close = difflib.get_close_matches(key, KEYS, n=1)
             raise ProjectError(f"unknown key '{key}' in [{TABLE}]" + (f" (did you mean '{close[0]}'?)" if close else ""),
                                _key_position(text, display, key), hint="known: " + ", ".join(sorted(KEYS)))
-        want = KEYS[key]
-        ok = isinstance(value, want) and (want is not list or all(isinstance(v, str) for v in value))
-        if not ok:
+        if not _fits(key, value):
+            want = KEYS[key]
             what = "a string" if want is str else "a list of strings"
             raise ProjectError(f"[{TABLE}] {key} must be {what} (got {type(value).__name__})",
                                _key_position(text, display, key))

@@ -10,7 +10,6 @@ here and read their attributes, whatever class validation makes them of.
 
 from __future__ import annotations
 
-import difflib
 from typing import TYPE_CHECKING, Any
 
 from pydantic_core import ValidationError as CoreValidationError
@@ -92,6 +91,7 @@ def _describe(err: dict, keypath: tuple, data: Any, model: str) -> tuple[str, st
     if kind == "extra_forbidden":
         known = known_keys(model, keypath[:-1])
         key = str(keypath[-1]) if keypath else "?"
+        import difflib  # noqa: PLC0415 (only a misspelling pays for it)
         close = difflib.get_close_matches(key, known, n=1)
         hint = f"did you mean '{close[0]}'?" if close else (
             f"known keys: {', '.join(sorted(known))}" if known else None)

@@ -17,15 +17,12 @@ delete a home directory.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import errno
+import functools
 import json
 import os
 import re
-import secrets
 import shutil
-import socket
 import stat
 from pathlib import Path
 
@@ -50,12 +47,17 @@ def _is_replaceable(target: Path) -> bool:
         return False
 
 
-def _load_renameat2():
-    """renameat2(olddirfd, old, newdirfd, new, flags) as a callable, or None where there is none."""
+@functools.cache
+def _renameat2():
+    """renameat2(olddirfd, old, newdirfd, new, flags) as a callable, or None where there is none.
+    Looked up on first use: a build into a new directory never pays for ctypes."""
     if not hasattr(os, "uname") or os.uname().sysname != "Linux":
         return None
+    import ctypes  # noqa: PLC0415 (only a rebuild over an existing bundle needs it)
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        # dlopen(NULL): the symbols of the running interpreter, libc's among them (no find_library,
+        # which starts a subprocess machinery just to name libc).
+        libc = ctypes.CDLL(None, use_errno=True)
     except OSError:
         return None
     if hasattr(libc, "renameat2"):
@@ -66,18 +68,17 @@ def _load_renameat2():
     return lambda *args: libc.syscall(number, *args)
 
 
-_renameat2 = _load_renameat2()
-
-
 class _NoExchange(Exception):
     """The kernel or the filesystem cannot exchange two paths."""
 
 
 def exchange(a: Path, b: Path) -> None:
     """Swap two directories in one step; _NoExchange where that is not supported."""
-    if _renameat2 is None:
+    call = _renameat2()
+    if call is None:
         raise _NoExchange
-    if _renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) != 0:
+    if call(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) != 0:
+        import ctypes  # noqa: PLC0415 (loaded already by _renameat2)
         err = ctypes.get_errno()
         if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
             raise _NoExchange
@@ -85,7 +86,7 @@ def exchange(a: Path, b: Path) -> None:
 
 
 def _host() -> str:
-    return re.sub(r"[^A-Za-z0-9-]", "_", socket.gethostname())[:64] or "host"
+    return re.sub(r"[^A-Za-z0-9-]", "_", os.uname().nodename)[:64] or "host"
 
 
 def _owned_name(target: Path) -> re.Pattern:
@@ -94,7 +95,7 @@ def _owned_name(target: Path) -> re.Pattern:
 
 def _make_dir(target: Path, kind: str) -> Path:
     while True:
-        path = target.parent / f".{target.name}.recipec-{kind}.{_host()}.{os.getpid()}.{secrets.token_hex(4)}"
+        path = target.parent / f".{target.name}.recipec-{kind}.{_host()}.{os.getpid()}.{os.urandom(4).hex()}"
         try:
             os.mkdir(path, 0o700)
             return path

@@ -201,3 +201,35 @@ def test_schema_check_from_a_subdirectory_reads_the_projects_schema(tmp_path):
     (tmp_path / "schema" / "recipe.schema.json").write_text("{}\n")
     proc = run_recipec("schema", "--check", cwd=tmp_path / "recipes" / "x")
     assert proc.returncode == 1 and "recipe.schema.json: out of date" in proc.stderr
+
+
+def test_a_checked_tool_recipec_table_is_read_from_the_cache_and_a_bad_one_never(tmp_path):
+    """[tool.recipec] is parsed once per content: a second run reads the checked table from the
+    per-user cache (no tomllib), a damaged or tampered entry is checked again, an error is never cached."""
+    import os
+    import subprocess
+    import sys
+
+    repo = user_repo(tmp_path, "[tool.recipec]\nimage-allow-list = ['docker.io/vllm/']\n")
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    env.pop("RECIPEC_NO_CACHE", None)
+    probe = ("import sys; from pathlib import Path; from recipec.config import project_config; "
+             "c = project_config(Path('.')); print(list(c.image_allow_list), 'tomllib' in sys.modules)")
+
+    def run() -> str:
+        proc = subprocess.run([sys.executable, "-c", probe], cwd=repo, env=env, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.strip()
+
+    assert run() == "['docker.io/vllm/'] True"  # parsed, then cached
+    assert run() == "['docker.io/vllm/'] False"  # from the cache
+    (entry,) = (tmp_path / "cache" / "recipec" / "project").glob("*.json")
+    for damaged in ('{"image-allow-list": [3]}', '{"shell": "rm -rf /"}', "{torn"):
+        entry.write_text(damaged)
+        assert run() == "['docker.io/vllm/'] True"  # checked again, the cache rewritten
+    (repo / "pyproject.toml").write_text("[tool.recipec]\nrepository = 7\n")
+    for _ in range(2):  # reported on every run: a failure leaves no entry
+        proc = subprocess.run([sys.executable, "-m", "recipec.cli", "lint"], cwd=repo, env=env,
+                              capture_output=True, text=True)
+        assert proc.returncode == 1 and "repository must be a string" in proc.stderr, proc.stderr
+    assert len(list((tmp_path / "cache" / "recipec" / "project").glob("*.json"))) == 1

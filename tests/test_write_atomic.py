@@ -46,7 +46,7 @@ def run_killed_at(step: int | None, target: Path, exchange: bool = True) -> tupl
         try:
             os.close(read)
             calls = [0]
-            real_exchange = write._renameat2
+            real_exchange = write._renameat2()
 
             def counted(fn):
                 def call(*args, **kwargs):
@@ -59,7 +59,8 @@ def run_killed_at(step: int | None, target: Path, exchange: bool = True) -> tupl
             real_write = os.write
             for name in MUTATING:
                 setattr(os, name, counted(getattr(os, name)))
-            write._renameat2 = counted(real_exchange) if exchange and real_exchange else None
+            chosen = counted(real_exchange) if exchange and real_exchange else None
+            write._renameat2 = lambda: chosen
             write.write_bundle(NEW, target)
             real_write(write_end, str(calls[0]).encode())
         except BaseException:  # noqa: BLE001 - the child must never return into pytest
@@ -77,7 +78,7 @@ def run_killed_at(step: int | None, target: Path, exchange: bool = True) -> tupl
 @pytest.mark.parametrize("exchange", [True, False], ids=["renameat2-exchange", "two-renames"])
 @pytest.mark.parametrize("first_build", [False, True], ids=["replace", "first-build"])
 def test_a_build_killed_at_every_step_leaves_old_or_new(tmp_path, exchange, first_build):
-    if exchange and write._renameat2 is None:
+    if exchange and write._renameat2() is None:
         pytest.skip("no renameat2 on this system")
     probe = tmp_path / "probe" / "bundle"  # the same write, to count its steps
     if first_build:

@@ -10,7 +10,6 @@ the Problem says so (`parser_accepts`), for `recipec lint --live` to compare.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import json
 import re
@@ -95,6 +94,7 @@ def _abbreviates(name: str, flags: dict, syntax: dict) -> str | None:
 
 def _did_you_mean(name: str, flags: dict) -> str | None:
     visible = sorted(f for f, meta in flags.items() if f.startswith("--") and not meta.get("hidden"))
+    import difflib  # noqa: PLC0415 (only a misspelling pays for it)
     close = difflib.get_close_matches(name, visible, n=1, cutoff=0.75)
     return f"did you mean {close[0]}?" if close else None
 
@@ -195,6 +195,7 @@ def read_argv(words: list, catalog: dict, positionals_used: int = 0) -> Iterator
             fields = catalog.get("kv_transfer_config_fields") if name == "--kv-transfer-config" else None
             key = dotted.split(".", 1)[0]
             if fields and key not in fields:
+                import difflib  # noqa: PLC0415 (only a misspelling pays for it)
                 close = difflib.get_close_matches(key, sorted(fields), n=1)
                 yield Problem("kv-transfer-config", word, f"{word} sets '{key}', which KVTransferConfig of "
                               f"{engine_name(catalog)} does not have",

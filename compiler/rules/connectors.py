@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import functools
 
 from ..codes import WARNING
@@ -71,6 +70,7 @@ def unknown_connector(ctx):
             if kv.connector in known:
                 continue
             why = GONE_CONNECTORS.get(kv.connector)
+            import difflib  # noqa: PLC0415 (only a misspelling pays for it)
             close = difflib.get_close_matches(kv.connector, sorted(known), n=1)
             hint = f"did you mean '{close[0]}'?" if close and not why else None
             yield Finding(keypath + ("connector",), f"{kv.connector} is not a connector of "

@@ -16,7 +16,6 @@ values of every generated --kv-transfer-config, and connector names only where a
 
 from __future__ import annotations
 
-import difflib
 import json
 from dataclasses import dataclass
 from typing import Iterator
@@ -111,6 +110,7 @@ def _kv_problems(raw: str, sa: ServiceArgv, by_args: bool):
         for key, value in node.items():
             at = keypath if by_args else keypath + ((KV_CONFIG_KEYS[key],) if key in KV_CONFIG_KEYS else ())
             if key not in fields:
+                import difflib  # noqa: PLC0415 (only a misspelling pays for it)
                 close = difflib.get_close_matches(key, sorted(fields), n=1)
                 yield Problem("kv-transfer-config", "--kv-transfer-config", f"{where}: '{key}' is not a "
                               f"KVTransferConfig key of {engine}",
@@ -123,6 +123,7 @@ def _kv_problems(raw: str, sa: ServiceArgv, by_args: bool):
         name = node.get("kv_connector")
         if by_args and known and isinstance(name, str) and name not in known \
                 and not node.get("kv_connector_module_path"):
+            import difflib  # noqa: PLC0415 (only a misspelling pays for it)
             close = difflib.get_close_matches(name, sorted(known), n=1)
             yield Problem("kv-transfer-config", "--kv-transfer-config", f"{where}: {name} is not a connector of "
                           f"{engine}", f"did you mean '{close[0]}'?" if close else None), keypath
