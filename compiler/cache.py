@@ -1,4 +1,4 @@
-"""recipec's per-user cache directory: compiled templates and compiled validators.
+"""recipec's per-user cache directory: compiled templates, compiled validators, checked [tool.recipec] tables.
 
 Everything in it is derived from recipec's own sources and the installed libraries, keyed so that a
 change to either is a miss, and written atomically; deleting it only costs the next run the work.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import stat
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -357,7 +358,11 @@ class _Builder:
             return _SCALAR_TAGS[node.tag](self.loader, node)
         except yaml.constructor.ConstructorError as exc:
             raise LoadError(f"invalid value: {exc.problem}", self.pos(node)) from None
-        except (ValueError, OverflowError) as exc:  # e.g. an integer of more than 4,300 digits
+        except (ValueError, OverflowError) as exc:
+            if "integer string conversion" in str(exc):  # said in our words: Python's vary by version
+                digits = sum(c.isdigit() for c in node.value)
+                raise LoadError(f"invalid value: an integer of {digits} digits (Python converts at most "
+                                f"{sys.get_int_max_str_digits()})", self.pos(node)) from None
             raise LoadError(f"invalid value: {str(exc).split(';')[0]}", self.pos(node)) from None
         except (KeyError, AttributeError, TypeError, IndexError):
             # PyYAML's constructors trust their resolver: `!!bool maybe` is a KeyError, `!!timestamp

@@ -214,7 +214,7 @@ def test_a_checked_tool_recipec_table_is_read_from_the_cache_and_a_bad_one_never
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
     env.pop("RECIPEC_NO_CACHE", None)
     probe = ("import sys; from pathlib import Path; from recipec.config import project_config; "
-             "c = project_config(Path('.')); print(list(c.image_allow_list), 'tomllib' in sys.modules)")
+             "c = project_config(Path('.')); print(list(c.image_allow_list), bool({'tomllib', 'tomli'} & set(sys.modules)))")
 
     def run() -> str:
         proc = subprocess.run([sys.executable, "-c", probe], cwd=repo, env=env, capture_output=True, text=True)

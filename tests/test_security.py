@@ -231,7 +231,7 @@ def test_unicode_line_breaks_reach_the_client_and_services_literally(tmp_path):
 
 @pytest.mark.parametrize("override, expect", [
     ("name=2001-13-45", r"^--set name=2001-13-45:1:1: invalid value: month must be in 1\.\.12$"),
-    ("name=" + "1" * 4400, r"^--set name=\.\.\.:1:1: invalid value: Exceeds the limit \(4300 digits\)"),
+    ("name=" + "1" * 4400, r"^--set name=\.\.\.:1:1: invalid value: an integer of 4400 digits \(Python converts at most 4300\)$"),
     ("client.command.²=x", r"^--set 'client\.command\.²=x': no list item ²$"),
     ('engine.env.X="\\uD800"', r"^--set engine\.env\.X=\"\\uD800\":1:4: invalid YAML"),
     ("engine.env.X=\udcff", r"^--set engine\.env\.X=\\udcff:1:1: not UTF-8 text \(byte 0xff\)$"),

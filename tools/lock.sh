@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Refresh the lock files CI installs from (users' installs keep pyproject.toml's ranges):
 #   requirements/ci.lock       recipec + its test and report extras + pip/setuptools, for Python 3.11
+#   requirements/ci-py310.lock the same resolved for Python 3.10 (the floor; .ci/run tests it)
 #   requirements/engines.lock  the engines venv (tools/engines/setup-venv.sh), frozen from a fresh build
 #
 # Usage: tools/lock.sh [ci|engines|all]   (default all; needs uv: pip install uv)
@@ -18,6 +19,10 @@ lock_ci() {
         --python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
         --no-header --annotation-style line --quiet -o requirements/ci.lock
     echo "lock.sh: wrote requirements/ci.lock"
+    uv pip compile pyproject.toml requirements/build.in --extra test --extra report \
+        --python-version 3.10 --python-platform x86_64-unknown-linux-gnu \
+        --no-header --annotation-style line --quiet -o requirements/ci-py310.lock
+    echo "lock.sh: wrote requirements/ci-py310.lock"
 }
 
 lock_engines() {
