@@ -76,8 +76,11 @@ def sbatch_value(text: str) -> str:
 
 
 def finding_text(text: str) -> str:
-    """One finding as one line of text output."""
-    return one_line(text)
+    """One finding as one line of text output. A line that starts with '::' would be a workflow
+    command to a GitHub runner reading the log (a file named '::add-mask::x.yaml'): such a line starts
+    with './' instead, the same relative path."""
+    line = one_line(text)
+    return "./" + line if line.startswith("::") else line
 
 
 def github_data(text: str) -> str:

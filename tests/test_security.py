@@ -153,6 +153,17 @@ def test_text_format_is_one_line_per_finding(tmp_path):
     assert all(re.match(r"^\S*c\.yaml:\d+:\d+: RC\d{3} ", line) for line in out.splitlines()), out
 
 
+def test_a_file_named_like_a_workflow_command_is_not_one_in_text_output(tmp_path, monkeypatch):
+    """A runner reads any log line starting with '::' as a command: such a path is written ./::..."""
+    name = "::stop-commands::x.yaml"
+    (tmp_path / name).write_text("name: [\n")
+    monkeypatch.chdir(tmp_path)  # no project here: the path is shown as given
+    code, out, err = recipec("lint", name)
+    assert code == 1
+    assert not [line for line in (out + err).splitlines() if line.startswith("::")], out + err
+    assert out.startswith("./::stop-commands::x.yaml:2:1: RC001 "), out + err
+
+
 def test_a_build_error_is_one_line_too(tmp_path):
     code, _, err = recipec("build", "kimik2.5", "-o", str(tmp_path / "b"),
                            "--set", "slurm.partition=\"a\\u2028b\\nc\"")
