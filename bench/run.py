@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """recipec's cost against Python's own floor, side by side, in one table.
 
-    python bench/run.py [--runs 7] [--profile] [--against OTHER_CHECKOUT/.venv/bin/python]
+    python bench/run.py [--runs 7] [--profile] [--against OTHER_CHECKOUT_DIR] [--instructions]
 
 Every figure is the median of --runs fresh processes (as a user or CI runs recipec), measured in this
 one run, the rows taken round-robin (run k of every row under the same load): CPU time (user +
@@ -19,9 +19,14 @@ too. Rows:
   lint N        recipec lint of N generated recipes (N = 10, 100, 1000; bench/corpus.py)
   changelog     recipec lint of a 6,000-line InferenceX-format changelog
 
---against adds the build and lint rows of another checkout (the interpreter of its venv; its
-recipes and its pyproject.toml), taken in the same round-robin: "within 10% of the commit before"
+--against adds the build and lint rows of another checkout (e.g. a `git worktree` of the commit
+before), run from its own folder as `python -m compiler.cli` with this interpreter and libraries,
+taken in the same round-robin: "within 10% of the commit before"
 is then read off one table, under one load, instead of two runs minutes apart.
+
+--instructions adds, for the floor, build and lint-repository rows (and --against's), the number of
+instructions each executes under valgrind's callgrind (one run each, ~40 s apiece): the same count
+whatever else the machine is doing, so a 5% change is visible on a machine too busy to time.
 
 --profile adds `python -X importtime` of a build (the 15 costliest imports) and the in-process time
 of each stage. Measures; asserts nothing. Targets (issues): build <= 1.3x floor, lint repo <= 1.5x
@@ -78,15 +83,27 @@ def recipec(*args: str) -> list[str]:
     return [PY, "-m", "recipec.cli", *args]
 
 
-def other_checkout(python: str) -> tuple[list[str], Path]:
-    """(argv prefix, root) of the recipec an interpreter has installed (the import package was
-    `compiler` before it became `recipec`)."""
-    for module in ("recipec", "compiler"):
-        proc = subprocess.run([python, "-c", f"import {module}.cli, os; print(os.path.dirname({module}.__file__))"],
-                              capture_output=True, text=True)
-        if proc.returncode == 0:
-            return [python, "-m", f"{module}.cli"], Path(proc.stdout.strip()).parent
-    raise SystemExit(f"--against {python}: no recipec installed there")
+def other_checkout(folder: str) -> tuple[list[str], Path]:
+    """(argv prefix, root) of another checkout: its compiler/ folder imported from its own root (the
+    source folder is `compiler` in every layout recipec had; an installed recipec is never used)."""
+    root = Path(folder).resolve()
+    if not (root / "compiler" / "cli.py").is_file():
+        raise SystemExit(f"--against {folder}: no compiler/cli.py there")
+    return [PY, "-m", "compiler.cli"], root
+
+
+def instructions(argv: list[str], cwd: Path) -> int:
+    """Instructions one process executes (valgrind --tool=callgrind; load-independent)."""
+    if shutil.which("valgrind") is None:
+        raise SystemExit("--instructions needs valgrind (apt-get install valgrind)")
+    proc = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv], cwd=cwd,
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(argv[:6])} ... failed under valgrind:\n{proc.stderr[-2000:]}")
+    for line in proc.stderr.splitlines():
+        if "Collected :" in line:
+            return int(line.split(":")[-1].strip())
+    raise SystemExit("valgrind printed no instruction count")
 
 
 def profile(work: Path) -> None:
@@ -124,7 +141,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--profile", action="store_true")
-    parser.add_argument("--against", metavar="PYTHON", help="another checkout's venv interpreter")
+    parser.add_argument("--against", metavar="DIR", help="another checkout of recipec, measured beside this one")
+    parser.add_argument("--instructions", action="store_true", help="count instructions with callgrind")
     opts = parser.parse_args()
     # Measured as installed: pip byte-compiles a package it installs, and an editable install writes
     # __pycache__ on first import, unless PYTHONDONTWRITEBYTECODE is set (as on some CI images):
@@ -165,7 +183,7 @@ def main() -> None:
         ]
         if opts.against:
             before, other_root = other_checkout(opts.against)
-            subprocess.run([opts.against, "-m", "compileall", "-q", str(other_root / "compiler")], check=True)
+            subprocess.run([PY, "-m", "compileall", "-q", str(other_root / "compiler")], check=True)
             run_once([*before, "build", "kimik2.5", "-o", str(work / "ob")], other_root, None)  # warm its caches
             cases[3:3] = [("against: build kimik2.5", [*before, "build", "kimik2.5", "-o", str(work / "ob")],
                            other_root, None, None),
@@ -191,6 +209,18 @@ def main() -> None:
         if opts.against:
             print(f"against {opts.against}: build {by['recipec build kimik2.5']['cpu'] / by['against: build kimik2.5']['cpu']:.2f}x, "
                   f"lint of the repository {by['recipec lint (this repository)']['cpu'] / by['against: lint (its repository)']['cpu']:.2f}x")
+        if opts.instructions:
+            print("\ninstructions executed (callgrind, one run each; millions):")
+            counted = {name: instructions(argv, cwd) for name, argv, cwd, env, _ in cases
+                       if name.startswith(("floor, no teardown", "recipec build kimik2.5", "against:",
+                                           "recipec lint (this"))
+                       and env is None}
+            bare_i = counted["floor, no teardown (ends in os._exit)"]
+            for name, count in counted.items():
+                print(f"  {name:46} {count / 1e6:8.1f}  {count / bare_i:5.2f}x floor")
+            if opts.against:
+                print(f"  against: build {counted['recipec build kimik2.5'] / counted['against: build kimik2.5']:.3f}x, "
+                      f"lint {counted['recipec lint (this repository)'] / counted['against: lint (its repository)']:.3f}x")
         loads = os.getloadavg()
         print(f"(median of {opts.runs} runs; load average {loads[0]:.1f} on {os.cpu_count()} CPUs)")
         if opts.profile:
