@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from . import __version__
 from .config import project_config
 from .errors import Position, UsageError
+from .compose import composes
 from .load import Document, load_text, read_text
 
 if TYPE_CHECKING:
@@ -116,7 +117,25 @@ def apply_overrides(doc: Document, overrides: tuple) -> None:
                 if nxt is None:
                     nxt = node[k] = {}
                 node = nxt
-        doc.positions[tuple(path)] = Position(f"--set {text}")
+        _set_origin(doc, tuple(path), value, Position(f"--set {text}"))
+
+
+def _set_origin(doc: Document, keypath: tuple, value, origin: Position) -> None:
+    """Every value under ``keypath`` was written by one --set (or variant override): say so, and
+    forget the positions of what it replaced."""
+    n = len(keypath)
+    for marks in (doc.positions, doc.key_positions):
+        for stale in [k for k in dict.keys(marks) if k[:n] == keypath and len(k) > n]:
+            dict.__delitem__(marks, stale)
+    stack = [(keypath, value)]
+    while stack:
+        at, item = stack.pop()
+        dict.__setitem__(doc.positions, at, origin)
+        dict.__setitem__(doc.key_positions, at, origin)
+        if isinstance(item, dict):
+            stack += [(at + (k,), v) for k, v in item.items()]
+        elif isinstance(item, list):
+            stack += [(at + (i,), v) for i, v in enumerate(item)]
 
 
 def load_recipe(ref: str, overrides: tuple = ()) -> LoadedRecipe:
@@ -129,6 +148,10 @@ def load_recipe(ref: str, overrides: tuple = ()) -> LoadedRecipe:
     text = read_text(path, display)
     doc = load_text(text, display)
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()  # the bytes compiled (strict UTF-8), read once
+    if composes(doc):
+        from .compose import compose
+
+        doc = compose(doc, path)
     apply_overrides(doc, overrides)
     try:
         recipe = validate_recipe(doc)
