@@ -9,7 +9,6 @@ validate, a failed check in build).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING
 from . import __version__
 from .config import project_config
 from .errors import Position, UsageError
-from .compose import composes
+from .compose import composes, digest as recipe_digest
 from .load import Document, load_text, read_text
 
 if TYPE_CHECKING:
@@ -147,11 +146,13 @@ def load_recipe(ref: str, overrides: tuple = ()) -> LoadedRecipe:
     path, display = resolve_recipe(ref)
     text = read_text(path, display)
     doc = load_text(text, display)
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()  # the bytes compiled (strict UTF-8), read once
     if composes(doc):
         from .compose import compose
 
         doc = compose(doc, path)
+    # What the recipe means, however it is split into files and commented: the --set texts are
+    # recorded beside it (bundle.json "overrides"), so `recipec verify` can replay both.
+    digest = recipe_digest(doc.data)
     apply_overrides(doc, overrides)
     try:
         recipe = validate_recipe(doc)

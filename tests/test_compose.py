@@ -154,3 +154,14 @@ def test_anchors_stay_refused_in_profiles(repo):
 def test_recipe_base_by_name_and_missing_names_list_known(repo):
     got = errors(repo, "extends: nope\n")
     assert got == ["recipes/r.yaml:1:10: RC940 base 'nope' does not exist (recipes/nope.yaml) (known: base, r)"]
+
+
+def test_digest_is_of_the_resolved_recipe_not_its_files(repo):
+    """recipe_sha256 (bundle.json, script headers) says what a recipe means: one recipe split into
+    profiles or written flat, commented or not, has one digest; any value changed, another."""
+    split = load(repo, "extends: base\n", name="split").sha256
+    flat = BASE.replace("extends: ./hardware\n", "").replace("  env:\n", "  args:\n    max-num-seqs: 256\n  env:\n    A: 1\n    B: 2\n")
+    flat = flat.replace("image:", "cluster:\n  accelerator: MI355X\n  gpus-per-node: 8\n  dram-gb-per-node: 3072\nimage:")
+    assert load(repo, "# a comment\n" + flat, name="flat").sha256 == split
+    assert load(repo, flat.replace("port: 8200", "port: 8201"), name="flat").sha256 != split
+    assert len(split) == 64
