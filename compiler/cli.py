@@ -208,6 +208,42 @@ def init(directory: Path, force: bool, repository: str | None, hooks_repo: str |
     click.echo(f"next: cd {directory} && git init && pre-commit install && recipec lint && recipec build example")
 
 
+@main.command()
+@click.argument("recipe")
+@click.option("--origins", is_flag=True, help="Annotate every value with the file:line:col it was written at.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE", help="As for build. Repeatable.")
+def show(recipe: str, origins: bool, overrides: tuple) -> None:
+    """Print the resolved RECIPE (a name, a variant's name or a path): extends merged, variant applied."""
+    from .show import resolved, to_yaml
+
+    try:
+        click.echo(to_yaml(resolved(recipe, tuple(overrides)).doc, origins), nl=False)
+    except RecipecError as exc:
+        _fail(exc)
+
+
+@main.command()
+@click.argument("a")
+@click.argument("b")
+@click.option("--bundles", is_flag=True, help="Also diff the bundles the two recipes build.")
+@click.option("--target", type=click.Choice(list(TARGETS)), default=None,
+              help="The bundles' target (default: each recipe's own).")
+def diff(a: str, b: str, bundles: bool, target: str | None) -> None:
+    """Compare two resolved recipes (or variants) value by value. Exit 1 when they differ."""
+    from .show import diff_bundles, diff_recipes, resolved
+
+    try:
+        left, right = resolved(a), resolved(b)
+        lines = diff_recipes(left, right)
+        if bundles:
+            lines += diff_bundles(left, right, target)
+    except RecipecError as exc:
+        _fail(exc)
+    for line in lines:
+        click.echo(line)
+    sys.exit(1 if lines else 0)
+
+
 def run() -> None:
     """The `recipec` command: main(), then out through os._exit once its output is flushed.
 
