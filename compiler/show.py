@@ -121,3 +121,28 @@ def diff_bundles(a, b, target: str | None) -> list[str]:
         out += difflib.unified_diff(old.splitlines(), new.splitlines(), f"{a.recipe.name}/{name}",
                                     f"{b.recipe.name}/{name}", lineterm="", n=1)
     return out
+
+
+def listing(root) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """(name, config key, file) of every recipe and variant under root/recipes/, and one line for
+    each file that does not resolve (`recipec lint` says why in full)."""
+    from .errors import RecipecError
+    from .pipeline import load_source
+    from .variants import variant_name
+
+    rows, errors = [], []
+    for path in sorted((root / "recipes").glob("*.yaml")):
+        display = path.relative_to(root).as_posix()
+        try:
+            source = load_source(path, display)
+        except RecipecError as exc:
+            errors.append(str(exc).splitlines()[0])
+            continue
+        data = source.doc.data if isinstance(source.doc.data, dict) else {}
+        name, key = str(data.get("name", "?")), str(data.get("config-key", "?"))
+        rows.append((name, key, display))
+        for v in source.variants:
+            explicit = {kp: value for _, kp, value, _ in v.overrides}
+            rows.append((variant_name(source.doc, v), str(explicit.get(("config-key",), f"{key}-{v.suffix}")),
+                         display))
+    return rows, errors
