@@ -208,6 +208,103 @@ def init(directory: Path, force: bool, repository: str | None, hooks_repo: str |
     click.echo(f"next: cd {directory} && git init && pre-commit install && recipec lint && recipec build example")
 
 
+@main.command()
+@click.argument("recipe")
+@click.option("--origins", is_flag=True, help="Annotate every value with the file:line:col it was written at.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE", help="As for build. Repeatable.")
+def show(recipe: str, origins: bool, overrides: tuple) -> None:
+    """Print the resolved RECIPE (a name, a variant's name or a path): extends merged, variant applied."""
+    from .show import resolved, to_yaml
+
+    try:
+        click.echo(to_yaml(resolved(recipe, tuple(overrides)).doc, origins), nl=False)
+    except RecipecError as exc:
+        _fail(exc)
+
+
+@main.command()
+@click.argument("a")
+@click.argument("b")
+@click.option("--bundles", is_flag=True, help="Also diff the bundles the two recipes build.")
+@click.option("--target", type=click.Choice(list(TARGETS)), default=None,
+              help="The bundles' target (default: each recipe's own).")
+def diff(a: str, b: str, bundles: bool, target: str | None) -> None:
+    """Compare two resolved recipes (or variants) value by value. Exit 1 when they differ."""
+    from .show import diff_bundles, diff_recipes, resolved
+
+    try:
+        left, right = resolved(a), resolved(b)
+        lines = diff_recipes(left, right)
+        if bundles:
+            lines += diff_bundles(left, right, target)
+    except RecipecError as exc:
+        _fail(exc)
+    for line in lines:
+        click.echo(line)
+    sys.exit(1 if lines else 0)
+
+
+@main.command("list")
+def list_() -> None:
+    """List the project's recipes and their variants, with config keys and files."""
+    from .config import project_config
+    from .show import listing
+
+    root = project_config(Path.cwd()).root
+    if root is None:
+        _fail(RecipecError(f"no project in {Path.cwd()} or its parents (a pyproject.toml with [tool.recipec], "
+                           "or a recipes/ folder)"))
+    rows, errors = listing(root)
+    width = [max((len(r[i]) for r in rows), default=0) for i in range(2)]
+    for name, key, path in rows:
+        click.echo(f"{name:<{width[0]}}  {key:<{width[1]}}  {path}")
+    for line in errors:
+        click.echo(finding_text(line), err=True)
+    sys.exit(1 if errors else 0)
+
+
+@main.command()
+@click.argument("bundle", type=click.Path(path_type=Path))
+def verify(bundle: Path) -> None:
+    """Check that BUNDLE (a bundle directory) is what its recipe builds today. Exit 1 on drift."""
+    from .verify import verify as run_verify
+
+    try:
+        drifts = run_verify(bundle)
+    except RecipecError as exc:
+        _fail(exc)
+    for line in drifts:
+        click.echo(finding_text(f"{_shown(bundle)}/{line}" if not line.startswith(("recipe", "bundle.json"))
+                                else f"{_shown(bundle)}: {line}"))
+    if not drifts:
+        click.echo(f"{_shown(bundle)}: up to date")
+    sys.exit(1 if drifts else 0)
+
+
+@main.command()
+@click.argument("recipe")
+@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot", "svg"]), default="mermaid")
+@click.option("--target", type=click.Choice(list(TARGETS)), default=None,
+              help="Whose placement to draw (default: the recipe's target).")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="Write here, not to stdout.")
+def graph(recipe: str, fmt: str, target: str | None, output: Path | None) -> None:
+    """Draw RECIPE's topology: nodes, services, ports, connectors, who talks to whom."""
+    from . import graph as draw
+    from .pipeline import check, load_recipe
+
+    try:
+        loaded = load_recipe(recipe)
+        plan = check(loaded).plans[target or loaded.recipe.target]
+        text = {"mermaid": draw.mermaid, "dot": draw.dot, "svg": draw.svg}[fmt](plan)
+    except RecipecError as exc:
+        _fail(exc)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {_shown(output)}")
+
+
 def run() -> None:
     """The `recipec` command: main(), then out through os._exit once its output is flushed.
 

@@ -16,8 +16,9 @@ ERROR: Severity = "error"
 WARNING: Severity = "warning"
 
 # Which stage reports a code: input (load, validate), document (rules over a recipe that did not
-# validate), recipe (rules over the validated Recipe), plan (rules over the Plans), changelog, live.
-Scope = Literal["input", "document", "recipe", "plan", "changelog", "live"]
+# validate), recipe (rules over the validated Recipe), plan (rules over the Plans), changelog, live,
+# compose (extends, variants and the repository's config keys: compose.py, variants.py, lint.py).
+Scope = Literal["input", "document", "recipe", "plan", "changelog", "live", "compose"]
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,30 @@ CODES: dict[str, Code] = {c.code: c for c in (
     _code("RC806", "engine-catalog-missing", "plan", WARNING,
           "no engine catalog for the pinned version: its flags are not checked",
           "generate one with tools/catalog/make-all.sh, or pin a version that has one"),
+    _code("RC940", "extends-missing", "compose", ERROR,
+          "a base named in extends does not exist",
+          "name a recipe under recipes/, a file under profiles/ (profiles/NAME), or a path starting ./ or ../"),
+    _code("RC941", "extends-cycle", "compose", ERROR,
+          "extends leads back to a file already being extended",
+          "break the cycle: a profile must not extend the recipe (or profile) that extends it"),
+    _code("RC942", "extends-invalid", "compose", ERROR,
+          "extends is not a name or a list of names, or a base is not a mapping",
+          "write extends: NAME or extends: [NAME, ...]; a base holds a mapping of recipe keys"),
+    _code("RC943", "delete-nothing", "compose", ERROR,
+          "a !delete marker removes a key that no base sets (or stands in a file that extends nothing)",
+          "remove the marker: there is nothing to delete"),
+    _code("RC944", "base-unknown-key", "compose", ERROR,
+          "a base (profile or recipe) sets a key the recipe schema does not have",
+          "fix the key in the base at the position shown (see schema/)"),
+    _code("RC945", "variant-path-missing", "compose", ERROR,
+          "a variant overrides a key path that the recipe it varies does not have",
+          "override a key the recipe sets (recipec show RECIPE), or a key inside args/env/extra-config"),
+    _code("RC946", "variants-invalid", "compose", ERROR,
+          "the variants section is malformed (not a list of overrides nor a matrix, a bad or repeated name)",
+          "see docs/composition.md for the shape of variants"),
+    _code("RC947", "config-key-duplicate", "compose", ERROR,
+          "two recipes or variants of the repository have one config key",
+          "give each recipe and variant its own config-key"),
     _code("RC810", "live-parser-disagrees", "live", ERROR,
           "the real parser of the installed engine and its catalog disagree about a generated argv",
           "regenerate the catalog with tools/catalog/make-all.sh from the pinned version, then fix the recipe"),

@@ -32,7 +32,7 @@ def run_lint(recipes: tuple, changelog: Path | None, repository: str | None,
     config_keys_from: globs (relative to the current directory) replacing [tool.recipec]'s.
     pr_number: the pull request new changelog entries must link (needs base_ref).
     only: "recipes" (no changelog) or "changelog" (recipes are read for their config keys only)."""
-    from .pipeline import check, load_recipe
+    from .pipeline import check
 
     if pr_number is not None and base_ref is None:
         raise UsageError("--pr-number needs --base-ref: the base ref says which entries are new")
@@ -62,26 +62,33 @@ def run_lint(recipes: tuple, changelog: Path | None, repository: str | None,
     out: list[Diagnostic] = []
     keys: set[str] = set()
     loaded_recipes = []
+    first_of_key: dict[str, object] = {}
     for ref in paths:
+        if recipes:  # some recipes only: their config keys are checked among their own variants
+            first_of_key = {}
         try:
-            loaded = load_recipe(ref)
+            results = _load(ref)
         except CheckFailed as exc:
-            if only != "changelog":
-                out += exc.diagnostics
-            continue
+            results = [exc]
         except RecipecError as exc:
             if exc.exit_code != 1:
                 raise
             if only != "changelog":
                 out.append(Diagnostic(exc.position or Position(ref), "RC001", exc.message, exc.hint))
             continue
-        keys.add(loaded.recipe.config_key)
-        if only == "changelog":
-            continue
-        checked = check(loaded)
-        out += checked.diagnostics
-        if live is not None:  # kept only for --live: a loaded document holds its whole YAML tree
-            loaded_recipes.append((loaded, tuple(checked.plans.values())))
+        for loaded in results:
+            if isinstance(loaded, CheckFailed):
+                if only != "changelog":
+                    out += loaded.diagnostics
+                continue
+            keys.add(loaded.recipe.config_key)
+            out += _duplicate_key(loaded, first_of_key)
+            if only == "changelog":
+                continue
+            checked = check(loaded)
+            out += checked.diagnostics
+            if live is not None:  # kept only for --live: a loaded document holds its whole YAML tree
+                loaded_recipes.append((loaded, tuple(checked.plans.values())))
     if live is not None:
         out += live(loaded_recipes)
     if changelog is not None:
@@ -93,6 +100,33 @@ def run_lint(recipes: tuple, changelog: Path | None, repository: str | None,
             known = (known or set()) | extra_keys
         out += _lint_changelog(changelog, project, repository, base_ref, known, pr_number)
     return sorted(out)
+
+
+def _load(ref: str) -> list:
+    """A recipe file: its recipe and every variant (LoadedRecipe, or CheckFailed of one that does not
+    validate); a variant's name: that variant."""
+    from .pipeline import load_all, load_recipe, load_source, resolve_recipe
+
+    path, display, variant = resolve_recipe(ref)
+    if variant is not None:
+        try:
+            return [load_recipe(ref)]
+        except CheckFailed as exc:
+            return [exc]
+    return load_all(load_source(path, display))
+
+
+def _duplicate_key(loaded, first_of_key: dict) -> list[Diagnostic]:
+    """RC947: the config key names one configuration in the whole repository (the changelog's
+    entries and InferenceX's sweeps find a configuration by it)."""
+    key = loaded.recipe.config_key
+    first = first_of_key.setdefault(key, loaded)
+    if first is loaded:
+        return []
+    at = first.doc.position(("config-key",))
+    return [Diagnostic(loaded.doc.position(("config-key",)), "RC947",
+                       f"config key '{key}' of {loaded.recipe.name} is also the config key of "
+                       f"{first.recipe.name} ({at})", "give each recipe and variant its own config-key")]
 
 
 def _lint_changelog(changelog: Path, project: ProjectConfig, repository: str | None,

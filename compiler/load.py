@@ -60,6 +60,19 @@ DEPTH_PRESCAN_BYTES = 16 * 1024
 KeyPath = tuple  # tuple[str | int, ...]
 
 
+class _Delete:
+    """`key: !delete` in a file that extends others: remove the key a base set (compose.py)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "!delete"
+
+
+DELETE = _Delete()
+DELETE_TAG = "!delete"
+
+
 class Marks(dict):
     """KeyPath -> Position. The loader stores the YAML node itself (a plain dict insert) and the
     Position is made when someone reads it: most values of a valid file are never reported on, and
@@ -90,6 +103,8 @@ class Document:
     data: Any
     positions: Marks = None  # type: ignore[assignment]
     key_positions: Marks = None  # type: ignore[assignment]  # where each key is written
+    deletes: tuple = ()  # key paths of `!delete` markers (compose.py removes them, or refuses them)
+    sources: tuple = ()  # the files a composed document was merged from, bases first (compose.py)
 
     def __post_init__(self):
         self.positions = Marks(self.path) if self.positions is None else self.positions
@@ -172,6 +187,7 @@ def load_text(text: str, display: str, max_nodes: int = MAX_NODES) -> Document:
         return doc
     builder = _Builder(display, loader, doc.positions, doc.key_positions, max_nodes)
     doc.data = builder.build(node, (), 0)
+    doc.deletes = tuple(builder.deletes)
     return doc
 
 
@@ -300,6 +316,7 @@ class _Builder:
         self.key_positions = key_positions
         self.count = 0
         self.seen: set[int] = set()
+        self.deletes: list = []
 
     def pos(self, node) -> Position:
         return Position(self.display, node.start_mark.line + 1, node.start_mark.column + 1)
@@ -314,6 +331,9 @@ class _Builder:
             raise LoadError("YAML aliases (*name) are not allowed in recipes", self.pos(node))
         self.seen.add(id(node))
         self.positions[keypath] = node  # Marks makes the Position when it is read
+        if node.tag == DELETE_TAG and isinstance(node, yaml.ScalarNode) and not node.value:
+            self.deletes.append(keypath)
+            return DELETE
         if not isinstance(node, yaml.ScalarNode) and node.tag not in _PLAIN_COLLECTION_TAGS:
             # Collections are built here, not by PyYAML: a tag on one (!!python/object/apply,
             # !!set, !!omap) would otherwise be dropped without a word.

@@ -9,7 +9,6 @@ validate, a failed check in build).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING
 from . import __version__
 from .config import project_config
 from .errors import Position, UsageError
+from .compose import composes, digest as recipe_digest
 from .load import Document, load_text, read_text
 
 if TYPE_CHECKING:
@@ -40,8 +40,9 @@ class LoadedRecipe:
     overrides: tuple
 
 
-def resolve_recipe(ref: str) -> tuple[Path, str]:
-    """A name under the project's recipes/ or a path; and how to show it (relative to the root).
+def resolve_recipe(ref: str) -> tuple[Path, str, str | None]:
+    """A name under the project's recipes/ (or of a variant of one) or a path; how to show it
+    (relative to the root); and the variant's name, if ``ref`` names one.
 
     A name is looked up only in the project found from the current directory, never in the
     recipes that ship with recipec: a missing name is an error, not someone else's recipe. A
@@ -51,7 +52,7 @@ def resolve_recipe(ref: str) -> tuple[Path, str]:
     if ref.endswith((".yaml", ".yml")) or os.sep in ref or "/" in ref:
         path = Path(ref)
         config = project_config(path.parent)
-        return path, config.display(path) if config.root is not None else path.name
+        return path, config.display(path) if config.root is not None else path.name, None
     if not _NAME.match(ref) or ".." in ref:
         raise UsageError(f"'{ref}' is not a recipe name (lowercase letters, digits, '.', '_', '-') "
                          "nor a path to a .yaml file")
@@ -61,9 +62,33 @@ def resolve_recipe(ref: str) -> tuple[Path, str]:
                          f"{Path.cwd()} and its parents)", hint="run recipec init, or give the recipe's path")
     candidate = root / "recipes" / f"{ref}.yaml"
     if candidate.is_file():
-        return candidate, candidate.relative_to(root).as_posix()
+        return candidate, candidate.relative_to(root).as_posix(), None
+    owner = variant_file(root, ref)
+    if owner is not None:
+        return owner, owner.relative_to(root).as_posix(), ref
     known = sorted(p.stem for p in (root / "recipes").glob("*.yaml"))
     raise UsageError(f"no recipe named '{ref}' in {root / 'recipes'}", hint=f"known: {', '.join(known) or 'none'}")
+
+
+def variant_file(root: Path, name: str) -> Path | None:
+    """The recipe file under root/recipes/ that declares a variant called ``name``, or None.
+
+    Files whose name begins the variant's name are tried first (kimik2.5.yaml for kimik2.5-l1-600);
+    only a file that mentions variants is loaded at all."""
+    from .errors import RecipecError
+    from .variants import variant_name
+
+    files = sorted((root / "recipes").glob("*.yaml"), key=lambda p: (not name.startswith(p.stem + "-"), p.name))
+    for path in files:
+        try:
+            if "variants:" not in path.read_text(encoding="utf-8", errors="replace"):
+                continue
+            source = load_source(path, path.relative_to(root).as_posix())
+        except (RecipecError, OSError):
+            continue  # lint reports it; here it only is not the file asked for
+        if any(variant_name(source.doc, v) == name for v in source.variants):
+            return path
+    return None
 
 
 def parse_override(text: str) -> tuple[list, object]:
@@ -116,19 +141,90 @@ def apply_overrides(doc: Document, overrides: tuple) -> None:
                 if nxt is None:
                     nxt = node[k] = {}
                 node = nxt
-        doc.positions[tuple(path)] = Position(f"--set {text}")
+        _set_origin(doc, tuple(path), value, Position(f"--set {text}"))
+
+
+def _set_origin(doc: Document, keypath: tuple, value, origin: Position) -> None:
+    """Every value under ``keypath`` was written by one --set (or variant override): say so, and
+    forget the positions of what it replaced."""
+    n = len(keypath)
+    for marks in (doc.positions, doc.key_positions):
+        for stale in [k for k in dict.keys(marks) if k[:n] == keypath and len(k) > n]:
+            dict.__delitem__(marks, stale)
+    stack = [(keypath, value)]
+    while stack:
+        at, item = stack.pop()
+        dict.__setitem__(doc.positions, at, origin)
+        dict.__setitem__(doc.key_positions, at, origin)
+        if isinstance(item, dict):
+            stack += [(at + (k,), v) for k, v in item.items()]
+        elif isinstance(item, list):
+            stack += [(at + (i,), v) for i, v in enumerate(item)]
+
+
+@dataclass
+class Source:
+    """A recipe file resolved: its composed Document (variants section removed) and its variants."""
+
+    path: Path
+    display: str
+    doc: Document
+    variants: list  # variants.Variant
+
+
+def load_source(path: Path, display: str) -> Source:
+    doc = load_text(read_text(path, display), display)
+    variants: list = []
+    if composes(doc):
+        from .compose import compose
+        from .variants import split
+
+        doc, variants = split(compose(doc, path))
+    return Source(path, display, doc, variants)
 
 
 def load_recipe(ref: str, overrides: tuple = ()) -> LoadedRecipe:
     """Load and validate; ValidationError (the schema's diagnostics, explained by the document
-    rules where they can) when the recipe does not fit the model."""
+    rules where they can) when the recipe does not fit the model. ``ref`` may name a variant."""
+    path, display, variant = resolve_recipe(ref)
+    source = load_source(path, display)
+    chosen = None
+    if variant is not None:
+        from .variants import variant_name
+
+        chosen = next((v for v in source.variants if variant_name(source.doc, v) == variant), None)
+        if chosen is None:
+            raise UsageError(f"no recipe or variant named '{ref}'")
+    return finish(source, chosen, overrides)
+
+
+def load_all(source: Source) -> list:
+    """The recipe of a file and each of its variants: a LoadedRecipe, or the CheckFailed of one
+    that does not validate (lint reports every one)."""
+    from .errors import CheckFailed
+
+    out = []
+    for variant in [None, *source.variants]:
+        try:
+            out.append(finish(source, variant, ()))
+        except CheckFailed as exc:
+            out.append(exc)
+    return out
+
+
+def finish(source: Source, variant, overrides: tuple) -> LoadedRecipe:
+    """Validate the recipe of ``source`` (or one of its variants) with ``overrides`` applied."""
     from .errors import ValidationError
     from .validate import validate_recipe
 
-    path, display = resolve_recipe(ref)
-    text = read_text(path, display)
-    doc = load_text(text, display)
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()  # the bytes compiled (strict UTF-8), read once
+    doc = source.doc
+    if variant is not None:
+        from .variants import apply
+
+        doc = apply(doc, variant, _set_origin)
+    # What the recipe means, however it is split into files and commented: the --set texts are
+    # recorded beside it (bundle.json "overrides"), so `recipec verify` can replay both.
+    digest = recipe_digest(doc.data)
     apply_overrides(doc, overrides)
     try:
         recipe = validate_recipe(doc)
@@ -136,7 +232,7 @@ def load_recipe(ref: str, overrides: tuple = ()) -> LoadedRecipe:
         from .rules import explain
 
         raise ValidationError(explain(doc, exc.diagnostics)) from None
-    return LoadedRecipe(path, display, digest, doc, recipe, tuple(overrides))
+    return LoadedRecipe(source.path, source.display, digest, doc, recipe, tuple(overrides))
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic_core import ValidationError as CoreValidationError
 
+from .compose import merged_note
 from .compiled import known_keys, record_class, validator
 from .constraints import ONE_LINE_PATTERN
 from .diagnostics import Diagnostic
@@ -21,6 +22,7 @@ from .errors import ValidationError
 from .load import Document
 
 SCHEMA_CODE = "RC100"
+BASE_UNKNOWN_KEY = "RC944"
 
 if TYPE_CHECKING:  # the models, for the fields a type checker sees
     from .model import ChangelogEntry, ClientSpec, KVTransfer, LMCacheSpec, Recipe, RoleSpec, RouterSpec
@@ -52,7 +54,11 @@ def _diagnostics(doc: Document, model: str, exc: CoreValidationError):
         if err["type"] == "extra_forbidden" and keypath in doc.key_positions:
             position = doc.key_positions[keypath]
         where = ".".join(str(k) for k in keypath) or "(top level)"
-        diag = Diagnostic(position, SCHEMA_CODE, f"{where}: {message}", hint)
+        code = SCHEMA_CODE
+        if doc.sources and position.path != doc.path and err["type"] == "extra_forbidden" \
+                and not position.path.startswith("--set"):
+            code = BASE_UNKNOWN_KEY  # written in a profile or base recipe, not the file being built
+        diag = Diagnostic(position, code, f"{where}: {message}{merged_note(doc, keypath)}", hint)
         # A union reports each of its members' complaints; one line a place is enough.
         seen.setdefault((position, where), diag)
         paths[(position, where)] = keypath

@@ -286,3 +286,11 @@ def signal_service(pidfile: Path, sig: int, mark: str = "fault") -> Action:
         marks[mark] = time.time()
         os.kill(pid, sig)
     return act
+
+
+def resolved_data(path: Path):
+    """A recipe file's data as recipec resolves it: its extends merged, its variants section set
+    aside (compose.py, variants.py); what a flat recipe would hold."""
+    from recipec.pipeline import load_source
+
+    return load_source(Path(path), Path(path).name).doc.data

@@ -93,7 +93,7 @@ def test_repo_option_decides_which_repository(tmp_path):
 
 def test_unknown_config_key_of_the_project_changelog(tmp_path):
     (tmp_path / "recipes").mkdir()
-    shutil.copy(ROOT / "recipes" / "kimik2.5.yaml", tmp_path / "recipes")
+    shutil.copy(ROOT / "tests" / "data" / "kimik2.5-flat.yaml", tmp_path / "recipes" / "kimik2.5.yaml")
     (tmp_path / "perf-changelog.yaml").write_text(entry(1) + entry(2, key="kimi-typo") + entry(3, key="kimik2.5-*"))
     proc = run_recipec("lint", "--repo", REPO, cwd=tmp_path)
     assert proc.returncode == 1
@@ -113,7 +113,7 @@ def git(cwd, *args):
 def project(tmp_path):
     """A git repository with one recipe and a three-entry changelog committed as `base`."""
     (tmp_path / "recipes").mkdir()
-    shutil.copy(ROOT / "recipes" / "kimik2.5.yaml", tmp_path / "recipes")
+    shutil.copy(ROOT / "tests" / "data" / "kimik2.5-flat.yaml", tmp_path / "recipes" / "kimik2.5.yaml")
     (tmp_path / "perf-changelog.yaml").write_text(entry(1) + entry(2) + entry(3, key="gone-recipe"))
     git(tmp_path, "init", "-q", "-b", "main")
     git(tmp_path, "add", ".")

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import ROOT, run_recipec
 
-RECIPE = (ROOT / "recipes" / "kimik2.5.yaml").read_text()
+RECIPE = (ROOT / "tests" / "data" / "kimik2.5-flat.yaml").read_text()  # kimik2.5, flat
 
 
 def write(tmp_path, text, name="r.yaml"):

@@ -24,6 +24,7 @@ from recipec.errors import RecipecError
 from recipec.load import load_file
 from recipec.model import Changelog, Recipe
 from conftest import ROOT
+from harness import resolved_data
 
 RECIPE_FILES = sorted([*(ROOT / "recipes").glob("*.yaml"), *(ROOT / "tests" / "rules").glob("*/*.yaml"),
                        *(ROOT / "tests" / "corpus").glob("*.yaml")])
@@ -31,7 +32,7 @@ RECIPE_FILES = sorted([*(ROOT / "recipes").glob("*.yaml"), *(ROOT / "tests" / "r
 
 def _yaml(path: Path):
     try:
-        return load_file(path, path.name).data
+        return resolved_data(path)  # extends merged: what validation sees
     except RecipecError:
         return None  # the loader's business (test_corpus), not the validator's
 
@@ -114,7 +115,7 @@ def test_every_recipe_and_fixture_validates_as_the_model_does(path):
 
 @pytest.mark.parametrize("recipe", ["kimik2.5", "tiny-cpu"])
 def test_mutations_validate_as_the_model_does(recipe):
-    data = yaml.safe_load((ROOT / "recipes" / f"{recipe}.yaml").read_text())
+    data = resolved_data(ROOT / "recipes" / f"{recipe}.yaml")
     count = 0
     for label, mutated in _mutations(data):
         try:
@@ -143,7 +144,7 @@ def test_changelogs_validate_as_the_model_does():
 
 
 def test_records_are_frozen_and_compare_by_value():
-    data = yaml.safe_load((ROOT / "recipes" / "kimik2.5.yaml").read_text())
+    data = yaml.safe_load((ROOT / "tests" / "data" / "kimik2.5-flat.yaml").read_text())
     first = compiled.validator("recipe").validate_python(data)
     second = compiled.validator("recipe").validate_python(copy.deepcopy(data))
     assert first == second and first is not second

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import ROOT, run_recipec
 
-KIMI = (ROOT / "recipes" / "kimik2.5.yaml").read_text()
+KIMI = (ROOT / "tests" / "data" / "kimik2.5-flat.yaml").read_text()  # kimik2.5, flat
 
 
 def user_repo(tmp_path, pyproject: str | None = "[tool.recipec]\n"):

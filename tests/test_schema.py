@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from conftest import ROOT
+from harness import resolved_data
 
 RECIPES = sorted((ROOT / "recipes").glob("*.yaml"))
 PASSING_FIXTURES = sorted((ROOT / "tests" / "rules").glob("*/pass*.yaml"))
@@ -23,12 +24,12 @@ def validator(name: str):
 
 @pytest.mark.parametrize("path", RECIPES + PASSING_FIXTURES, ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_recipes_validate_against_the_schema(path):
-    errors = list(validator("recipe.schema.json").iter_errors(yaml.safe_load(path.read_text())))
+    errors = list(validator("recipe.schema.json").iter_errors(resolved_data(path)))
     assert errors == [], [e.message for e in errors]
 
 
 def test_the_schema_rejects_what_the_model_rejects():
-    data = yaml.safe_load(RECIPES[0].read_text())
+    data = resolved_data(RECIPES[0])
     data["prefill"]["worker-per-node"] = 1
     data["decode"]["tensor-parallel-size"] = "eight"
     messages = sorted(e.message for e in validator("recipe.schema.json").iter_errors(data))

@@ -20,7 +20,7 @@ from recipec.cli import main
 from recipec.escape import bash_word, finding_text, github_data, github_property, sbatch_value
 from harness import ROOT, make_standin_bin, port_overrides, run_bundle
 
-KIMI = ROOT / "recipes" / "kimik2.5.yaml"
+KIMI = ROOT / "tests" / "data" / "kimik2.5-flat.yaml"  # kimik2.5 written out flat (test_profiles holds it equal)
 # Every character at which str.splitlines (so Jinja's indent, and many readers) ends a line.
 LINE_BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from ..codes import CODES, Code, Scope, all_codes
+from ..compose import merged_note
 from ..config import ProjectConfig
 from ..diagnostics import Diagnostic
 from ..load import Document
@@ -31,7 +32,8 @@ def _load_rule_modules() -> None:
 def diagnostic(code: Code, f: Finding, doc: Document) -> Diagnostic:
     """A Finding of `code` as a Diagnostic at its key's position in `doc`."""
     position = doc.key_positions.get(tuple(f.keypath)) if f.at_key else None
-    return Diagnostic(position or doc.position(f.keypath), code.code, f.message, f.hint or code.hint,
+    message = f.message + merged_note(doc, f.keypath)
+    return Diagnostic(position or doc.position(f.keypath), code.code, message, f.hint or code.hint,
                       f.severity or code.severity)
 
 
