@@ -201,6 +201,10 @@ CODES: dict[str, Code] = {c.code: c for c in (
           "the local target runs every engine on one machine, and they need more GPUs than it has",
           "build for slurm, or lower tensor-parallel-size / workers-per-node / nodes until it fits "
           "cluster.gpus-per-node"),
+    _code("RC968", "platform-choice", "recipe", ERROR,
+          "a flag's value is not one the recipe's accelerator family supports in the pinned engine (error), or "
+          "the family's choices are not known offline (warning)",
+          "use a value the platform supports: compiler/catalog/data lists them per accelerator family"),
 )}
 
 
