@@ -205,6 +205,10 @@ CODES: dict[str, Code] = {c.code: c for c in (
           "a flag's value is not one the recipe's accelerator family supports in the pinned engine (error), or "
           "the family's choices are not known offline (warning)",
           "use a value the platform supports: compiler/catalog/data lists them per accelerator family"),
+    _code("RC969", "port-mooncake-metadata-default", "recipe", WARNING,
+          "a port of a recipe that uses Mooncake is 8080, the default port of Mooncake's HTTP metadata server "
+          "(mooncake_master --enable_http_metadata_server)",
+          "pick another port (the seed recipe uses 8081 for LMCache's HTTP server)"),
 )}
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from ..codes import WARNING
-from ..engine_args import PD_MODES, fmt
+from ..engine_args import PD_MODES, connectors_of, fmt
 from ..parallel import side_arg
 from .connectors import pd_connectors
 from .registry import Finding, rule
@@ -219,3 +219,27 @@ def kv_layout_env(ctx):
             where = ("decode", "env", name) if name in r.decode.env else ("prefill", "env", name)
             yield Finding(where, f"{name} is {p if p is not None else 'unset'} on prefill but "
                           f"{d if d is not None else 'unset'} on decode: the KV layout may differ", at_key=True)
+
+
+# mooncake-transfer-engine 0.3.13.post1: mooncake_master --http_metadata_server_port defaults to
+# 8080 (its gflags, compiler/catalog/data/mooncake-transfer-engine-0.3.13.post1.json), and
+# LMCache's --http-port defaults to 8080 too.
+MOONCAKE_METADATA_PORT = 8080
+
+
+@rule("RC969")
+def mooncake_metadata_port(ctx):
+    """A node of a Mooncake deployment may run Mooncake's HTTP metadata server on its default 8080
+    (MooncakeStoreConnector setups do; the P2PHANDSHAKE MooncakeConnector does not need one): a
+    recipe port there collides with it only at run time, so it is a warning here."""
+    r = ctx.recipe
+    if not any(c.connector.startswith("Mooncake") for side in ("prefill", "decode")
+               for c in connectors_of(getattr(r, side).kv_transfer)):
+        return
+    ports = [(("prefill", "port"), r.prefill.port), (("decode", "port"), r.decode.port),
+             (("router", "port"), r.router.port), (("router", "prometheus-port"), r.router.prometheus_port)]
+    if r.lmcache is not None:
+        ports += [(("lmcache", "port"), r.lmcache.port), (("lmcache", "http-port"), r.lmcache.http_port)]
+    for keypath, port in ports:
+        if port == MOONCAKE_METADATA_PORT:
+            yield Finding(keypath, f"port {port} is the default port of Mooncake's HTTP metadata server")
