@@ -55,8 +55,8 @@ CODES: dict[str, Code] = {c.code: c for c in (
           "the container image is not from an allowed public registry/org",
           "use a public image from [tool.recipec] image-allow-list in pyproject.toml"),
     _code("RC401", "gpus-exceeded", "recipe", ERROR,
-          "tensor-parallel-size x workers-per-node exceeds the GPUs of a node",
-          "lower workers-per-node or tensor-parallel-size, or raise cluster.gpus-per-node"),
+          "the GPUs a node's workers use (TP x PP x local DP, each, x workers-per-node) exceed the GPUs of a node",
+          "lower workers-per-node or the parallel sizes, or raise cluster.gpus-per-node"),
     _code("RC501", "changelog-no-final-newline", "changelog", ERROR,
           "the changelog does not end with a newline",
           "add a final newline"),
@@ -197,6 +197,43 @@ CODES: dict[str, Code] = {c.code: c for c in (
           "--live cannot check an argv: the engines venv has another version of the package than the recipe "
           "pins",
           "run --live with a venv of the pinned version: RECIPEC_ENGINES_VENV or --engines-python"),
+    _code("RC960", "pd-model-mismatch", "recipe", ERROR,
+          "prefill and decode load the model differently (dtype, quantization, revision, tokenizer, "
+          "hf-overrides): the KV one side sends is not the KV the other reads",
+          "set the flag once in engine.args, not differently per side"),
+    _code("RC961", "pd-block-size", "recipe", ERROR,
+          "prefill and decode block sizes the PD connector cannot pair (Mooncake: equal; NIXL: decode's a "
+          "multiple of prefill's)",
+          "set block-size once in engine.args"),
+    _code("RC962", "pd-kv-cache-dtype", "recipe", ERROR,
+          "prefill and decode store the KV cache in different dtypes",
+          "set kv-cache-dtype once in engine.args"),
+    _code("RC963", "pd-max-model-len", "recipe", ERROR,
+          "decode's max-model-len is below prefill's: a long prompt is prefilled, then refused by decode",
+          "give decode at least prefill's max-model-len (set it once in engine.args)"),
+    _code("RC964", "pd-tp-ratio", "recipe", ERROR,
+          "prefill and decode tensor-parallel sizes the pinned connector cannot pair (neither divides the "
+          "other)",
+          "use TP sizes where one divides the other (e.g. 8 and 4), or equal ones"),
+    _code("RC965", "pd-connector-settings", "recipe", ERROR,
+          "a setting both ends of the KV transfer must share differs (Mooncake protocol, NIXL push/pull)",
+          "give both sides the same value"),
+    _code("RC966", "pd-kv-layout-env", "recipe", ERROR,
+          "an environment variable that picks the attention backend or KV layout differs between prefill "
+          "and decode",
+          "set it in engine.env, once for both sides"),
+    _code("RC967", "local-gpus-exceeded", "plan", ERROR,
+          "the local target runs every engine on one machine, and they need more GPUs than it has",
+          "build for slurm, or lower tensor-parallel-size / workers-per-node / nodes until it fits "
+          "cluster.gpus-per-node"),
+    _code("RC968", "platform-choice", "recipe", ERROR,
+          "a flag's value is not one the recipe's accelerator family supports in the pinned engine (error), or "
+          "the family's choices are not known offline (warning)",
+          "use a value the platform supports: compiler/catalog/data lists them per accelerator family"),
+    _code("RC969", "port-mooncake-metadata-default", "recipe", WARNING,
+          "a port of a recipe that uses Mooncake is 8080, the default port of Mooncake's HTTP metadata server "
+          "(mooncake_master --enable_http_metadata_server)",
+          "pick another port (the seed recipe uses 8081 for LMCache's HTTP server)"),
 )}
 
 

@@ -252,13 +252,13 @@ def plan_all(loaded: LoadedRecipe) -> dict[str, Plan]:
                                overrides=loaded.overrides, version=__version__) for target in TARGETS}
 
 
-def check(loaded: LoadedRecipe) -> Checked:
-    """Recipe rules, plan, plan rules."""
+def check(loaded: LoadedRecipe, target: str | None = None) -> Checked:
+    """Recipe rules, plan, plan rules (`target`: the one being built; default the recipe's own)."""
     from .rules import check_plans, check_recipe
 
     diagnostics = check_recipe(loaded.recipe, loaded.doc, project_config(loaded.path.parent))
     plans = plan_all(loaded)
-    diagnostics += check_plans(plans.values(), loaded.doc)
+    diagnostics += check_plans(plans.values(), loaded.doc, target)
     return Checked(sorted(set(diagnostics)), plans)
 
 
@@ -275,7 +275,7 @@ def build(ref: str, target: str | None, out: Path | None, overrides: tuple = (),
     from .write import write_bundle
 
     loaded = load_recipe(ref, overrides)
-    checked = check(loaded)
+    checked = check(loaded, target)
     errors = [d for d in checked.diagnostics if d.severity == ERROR or strict]
     if errors:
         raise CheckFailed(errors)

@@ -17,8 +17,10 @@ from dataclasses import dataclass
 
 from .engine_args import (LMCACHE_CONNECTOR, MOONCAKE_CONNECTOR, NIXL_CONNECTORS, fmt, kv_transfer_config,
                           owned_source, sourced_flags, uses)
+from .parallel import gpus_per_worker, uses_devices
 from .placement import Placement, Target, placement_for
 from .placement.base import LOCALHOST
+from .preflight import node_checks
 from .plan_types import NodePlan, Plan, PortPlan, PortUse, Service, Tunable
 from .schedule import order_steps
 from .validate import Recipe, RoleSpec
@@ -95,7 +97,7 @@ def build_plan(recipe: Recipe, target: Target, *, recipe_path: str, recipe_sha25
 
     nodes_needed = recipe.prefill.nodes + recipe.decode.nodes
     ports = PortPlan(tuple(p for s in services for p in s.ports))
-    nodes = tuple(_node_plan(index, place.label(index, top.prefill, top.decode),
+    nodes = tuple(_node_plan(recipe, index, place.label(index, top.prefill, top.decode),
                              [s for s in services if s.node == index], [s for s in services if s.node != index],
                              client if client is not None and client.node == index else None,
                              ports.of_node(index))
@@ -167,9 +169,10 @@ def _engine(recipe: Recipe, place: Placement, role: str, spec: RoleSpec, rank: i
 
     env: dict[str, Word] = {k: fmt(v) for k, v in {**eng.env, **spec.env}.items()}
     ports = [PortUse(port, name, f"{role} HTTP", (role, "port"), node)]
-    if spec.workers_per_node > 1:
-        tp = spec.tensor_parallel_size
-        env[recipe.cluster.visible_devices_env] = ",".join(str(g) for g in range(w * tp, (w + 1) * tp))
+    gpus = gpus_per_worker(recipe, role) if uses_devices(recipe) else 0
+    devices = place.devices(role, index, gpus) if gpus else ()
+    if devices:
+        env[recipe.cluster.visible_devices_env] = ",".join(str(g) for g in devices)
     env.update(place.engine_env())
     kv = spec.kv_transfer
     if kv is not None:
@@ -191,7 +194,7 @@ def _engine(recipe: Recipe, place: Placement, role: str, spec: RoleSpec, rank: i
     return Service(name=name, role=role, node=node, argv=tuple(argv), env=tuple(env.items()),
                    ports=tuple(ports), ready_url=_url(place.reach(rank), port, "/health"), log=f"{name}.log",
                    after=after, sources=tuple(sources.items()), command_words=len(eng.command),
-                   positionals=1 if positional else 0)
+                   positionals=1 if positional else 0, gpus=gpus)
 
 
 def _url(host: Word, port: int, path: str) -> Word:
@@ -251,7 +254,7 @@ def _client(recipe: Recipe, router: Service) -> Service | None:
                    command_words=len(recipe.client.command))
 
 
-def _node_plan(index: int, label: str, local: list[Service], remote: list[Service],
+def _node_plan(recipe: Recipe, index: int, label: str, local: list[Service], remote: list[Service],
                client: Service | None, ports: tuple) -> NodePlan:
     """One node's services, the order of its work (schedule.py), and the commands it needs."""
     steps = order_steps(index, local, remote, client)
@@ -260,7 +263,9 @@ def _node_plan(index: int, label: str, local: list[Service], remote: list[Servic
         if isinstance(s.argv[0], str):
             users.setdefault(s.argv[0], []).append(s.name)
     commands = sorted(users)
+    gpus = sum(s.gpus for s in local)
     return NodePlan(index=index, label=label, services=tuple(local), remote=tuple(remote),
+                    gpus=gpus, checks=node_checks(recipe, local, gpus),
                     steps=tuple(steps), commands=tuple(commands),
                     ports=ports,
                     needs=tuple((c, ", ".join(users[c])) for c in commands))
@@ -276,6 +281,7 @@ def _tunables(recipe: Recipe, place: Placement) -> tuple:
                 "failed health probes in a row, while serving, before a live service counts as hung"),
         Tunable("GRACE_PERIOD_S", str(h.grace_period_s), "seconds between TERM and KILL at teardown"),
         Tunable("LOG_TAIL_LINES", "40", "lines of a failed service's log to print"),
+        Tunable("PREFLIGHT_SKIP", "", "node checks to skip (model accelerators rdma memory logdir, or all)"),
         Tunable("LOG_ROOT", _log_root(recipe), "where each run's log directory goes"),
         Tunable("LOG_DIR", place.log_dir(), "where this run's logs and PID files go"),
     )

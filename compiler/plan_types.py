@@ -64,6 +64,7 @@ class Service:
     sources: tuple = ()  # (flag word, recipe key path) of each flag: where lint reports on it
     command_words: int = 0  # argv[:command_words] is the executable and its subcommand (`vllm serve`)
     positionals: int = 0  # positional arguments after the command (the model of `vllm serve MODEL`)
+    gpus: int = 0  # accelerators this service uses (an engine: TP x PP x local DP; parallel.py)
 
     @property
     def flags_at(self) -> int:
@@ -90,6 +91,8 @@ class NodePlan:
     commands: tuple  # executables this node needs on PATH
     ports: tuple = ()  # PortUse of every service of this node, for the preflight
     needs: tuple = ()  # (executable, what needs it) for each of commands, for the missing-command message
+    gpus: int = 0  # accelerators the node's services use together (the preflight looks for them)
+    checks: tuple = ()  # (check, word...) of each node check before anything starts (preflight.py)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,8 @@ def order_steps(rank: int, local: list[Service], remote: list[Service], client: 
     local_names = {s.name for s in local}
     remote_by_name = {s.name: s for s in remote}
     steps: list[Step] = [Step("preflight", tuple(s.name for s in local),
-                              "Every port this node binds must be free before anything starts.")]
+                              "What this node needs must be there (node checks, preflight.sh) and every port it "
+                              "binds free, before anything starts.")]
     needed_remote = sorted({d for s in local for d in s.after if d in remote_by_name},
                            key=lambda n: [s.name for s in remote].index(n))
     is_router_node = any(s.role == "router" for s in local)

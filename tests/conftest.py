@@ -18,7 +18,7 @@ def standin_bin(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def local_bundle(tmp_path: Path):
-    """Build kimik2.5 for the local target on free ports; returns (bundle dir, ports)."""
+    """Build kimik2.5-tp4 (kimik2.5 on one machine) for the local target on free ports; returns (bundle dir, ports)."""
     def build(*extra: str):
         out = tmp_path / "bundle"
         return out, build_local(out, *extra)

@@ -78,8 +78,9 @@ def port_overrides() -> tuple[list[str], dict[str, int]]:
     return [f"{k}={v}" for k, v in ports.items()], ports
 
 
-def build_local(out: Path, *extra: str, recipe: str = "kimik2.5") -> dict[str, int]:
-    """Build recipe for the local target into out, on free ports; returns the ports."""
+def build_local(out: Path, *extra: str, recipe: str = "kimik2.5-tp4") -> dict[str, int]:
+    """Build recipe for the local target into out, on free ports; returns the ports. kimik2.5-tp4:
+    kimik2.5 on one 8-GPU machine (kimik2.5 itself needs 16 GPUs, which the local target refuses)."""
     sets, ports = port_overrides()
     args = ["build", recipe, "--target", "local", "-o", str(out)]
     for s in [*sets, *extra]:
@@ -193,6 +194,37 @@ def launcher_run(argv: list, timeout: float, **kwargs) -> subprocess.CompletedPr
     return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 
+def fake_node(root: Path, gpus: int = 8, mem_available_gib: int = 4096, rdma: tuple = ()) -> dict:
+    """A node's /sys, /proc and /dev as preflight.sh reads them (an MI355X node by default: 8 KFD
+    GPU nodes, 4 TiB free), under root; returns the PREFLIGHT_*_ROOT variables pointing there."""
+    sys_root, proc_root, dev_root = root / "sys", root / "proc", root / "dev"
+    nodes = sys_root / "class" / "kfd" / "kfd" / "topology" / "nodes"
+    for i in range(gpus + 1):  # node 0 is the CPU (gpu_id 0), as KFD lists it
+        (nodes / str(i)).mkdir(parents=True, exist_ok=True)
+        (nodes / str(i) / "gpu_id").write_text(f"{0 if i == 0 else 1000 + i}\n")
+    for dev in rdma:
+        (sys_root / "class" / "infiniband" / dev).mkdir(parents=True, exist_ok=True)
+    proc_root.mkdir(parents=True, exist_ok=True)
+    (proc_root / "meminfo").write_text(f"MemTotal: {mem_available_gib * 1048576 + 1024} kB\n"
+                                       f"MemAvailable: {mem_available_gib * 1048576} kB\n")
+    dev_root.mkdir(parents=True, exist_ok=True)
+    return {"PREFLIGHT_SYS_ROOT": str(sys_root), "PREFLIGHT_PROC_ROOT": str(proc_root),
+            "PREFLIGHT_DEV_ROOT": str(dev_root)}
+
+
+_HEALTHY_NODE: dict = {}
+
+
+def healthy_node() -> dict:
+    """fake_node's variables of one healthy node per test process (the stand-in runs' default:
+    this machine has neither the GPUs nor the 1200 GiB of free memory kimik2.5-tp4 asks for)."""
+    if not _HEALTHY_NODE:
+        import tempfile
+
+        _HEALTHY_NODE.update(fake_node(Path(tempfile.mkdtemp(prefix="recipec-node-"))))
+    return dict(_HEALTHY_NODE)
+
+
 def run_bundle(bundle: Path, path_dir: Path | None, env: dict | None = None, timeout: float = 90,
                on_line: list | tuple = (), path_prefix: list | tuple = (), shell: str = "bash",
                settle_s: float = 0.3) -> Run:
@@ -207,7 +239,7 @@ def run_bundle(bundle: Path, path_dir: Path | None, env: dict | None = None, tim
     dirs = [str(d) for d in path_prefix] + ([str(path_dir)] if path_dir is not None else [])
     if dirs:
         full_env["PATH"] = ":".join([*dirs, full_env["PATH"]])
-    full_env.update({"RECIPEC_TEST_TAG": tag, **FAST_TUNABLES})
+    full_env.update({"RECIPEC_TEST_TAG": tag, **FAST_TUNABLES, **healthy_node()})
     full_env.update(env or {})
     lines: list = []
     marks: dict = {}

@@ -65,7 +65,7 @@ def test_usage_errors_exit_2(tmp_path):
 
 def test_set_overrides_before_validation(tmp_path):
     out = tmp_path / "b"
-    run_recipec("build", "kimik2.5", "--target", "local", "-o", str(out),
+    run_recipec("build", "kimik2.5-tp4", "--target", "local", "-o", str(out),
                 "--set", "prefill.port=9100", "--set", "health.probe-interval-s=2", check=True)
     manifest = json.loads((out / "bundle.json").read_text())
     prefill = next(s for s in manifest["services"] if s["name"] == "prefill-0")

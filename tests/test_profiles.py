@@ -12,7 +12,7 @@ from conftest import ROOT, run_recipec
 from harness import resolved_data
 
 
-@pytest.mark.parametrize("name", ["kimik2.5", "tiny-cpu"])
+@pytest.mark.parametrize("name", ["kimik2.5", "kimik2.5-tp4", "tiny-cpu"])
 def test_composed_recipe_means_what_its_flat_form_says(name):
     """tests/data/NAME-flat.yaml is the recipe written out in one file (tests that edit recipe text
     use it); the composed recipe must resolve to the same data."""

@@ -129,7 +129,7 @@ def test_older_bash_without_wait_n_still_detects_within_a_tick(local_bundle, sta
 def lib_launcher(folder, body: str, grace_s: int) -> None:
     """folder/launch.sh: the golden lib.sh sourced, as a bundle's launcher does, then `body` (bash;
     $here is the folder). For tests of lib.sh's teardown on its own."""
-    (folder / "lib.sh").write_text((ROOT / "golden" / "kimik2.5" / "local" / "lib.sh").read_text())
+    (folder / "lib.sh").write_text((ROOT / "golden" / "kimik2.5-tp4" / "local" / "lib.sh").read_text())
     (folder / "launch.sh").write_text(
         "set -euo pipefail\nshopt -s inherit_errexit\n"
         f"READY_TIMEOUT_S=5 PROBE_INTERVAL_S=1 PROBE_TIMEOUT_S=1 UNHEALTHY_AFTER=2 GRACE_PERIOD_S={grace_s}\n"

@@ -20,7 +20,7 @@ from recipec.cli import main
 from recipec.escape import bash_word, finding_text, github_data, github_property, sbatch_value
 from harness import ROOT, make_standin_bin, port_overrides, run_bundle
 
-KIMI = ROOT / "tests" / "data" / "kimik2.5-flat.yaml"  # kimik2.5 written out flat (test_profiles holds it equal)
+KIMI = ROOT / "tests" / "data" / "kimik2.5-tp4-flat.yaml"  # kimik2.5-tp4 written out flat (builds for both targets; test_profiles holds it equal)
 # Every character at which str.splitlines (so Jinja's indent, and many readers) ends a line.
 LINE_BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
 
@@ -260,10 +260,10 @@ def test_bad_set_values_are_usage_errors_with_a_position(tmp_path, override, exp
 
 def test_a_set_index_is_ascii_digits_and_keys_stay_text(tmp_path):
     out = tmp_path / "b"
-    code, _, err = recipec("build", "kimik2.5", "--target", "local", "-o", str(out),
+    code, _, err = recipec("build", "kimik2.5-tp4", "--target", "local", "-o", str(out),
                            "--set", "client.command.0=vllm", "--set", "engine.env.1X=1")
     assert code == 1 and "engine.env.1X: '1X' does not match" in err, err  # a key, validated as one
-    code, _, err = recipec("build", "kimik2.5", "--target", "local", "-o", str(out), "--set", "client.command.0=echo")
+    code, _, err = recipec("build", "kimik2.5-tp4", "--target", "local", "-o", str(out), "--set", "client.command.0=echo")
     assert code == 0, err
     assert json.loads((out / "bundle.json").read_text())["services"][-1]["argv"][0] == "echo"
 

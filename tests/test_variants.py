@@ -37,9 +37,10 @@ def repo(tmp_path):
 
 
 def test_build_a_variant_by_name(repo):
-    proc = run_recipec("build", "kimik2.5-sweep-d-tp4-seqs128", "--target", "local", cwd=repo)
+    # slurm: kimik2.5's TP8 prefill and a TP4 decode do not fit one 8-GPU machine (RC967 refuses local)
+    proc = run_recipec("build", "kimik2.5-sweep-d-tp4-seqs128", "--target", "slurm", cwd=repo)
     assert proc.returncode == 0, proc.stderr
-    bundle = json.loads((repo / "build" / "kimik2.5-sweep-d-tp4-seqs128" / "local" / "bundle.json").read_text())
+    bundle = json.loads((repo / "build" / "kimik2.5-sweep-d-tp4-seqs128" / "slurm" / "bundle.json").read_text())
     assert bundle["config_key"] == "kimik2.5-fp4-mi355x-sweep-d-tp4-seqs128"
     decode = next(s for s in bundle["services"] if s["name"] == "decode-0")
     argv = decode["argv"]
@@ -55,7 +56,7 @@ def test_lint_checks_every_variant_and_reports_the_variant_line(repo):
     lines = proc.stdout.splitlines()
     # TP16 > 8 GPUs: two variants (seqs128, seqs256), each at the matrix value that set it
     assert lines == ["recipes/kimik2.5-sweep.yaml:9:40: RC401 decode: 1 worker(s) x TP16 = 16 GPUs per node, "
-                     "but a node has 8 (lower workers-per-node or tensor-parallel-size, or raise "
+                     "but a node has 8 (lower workers-per-node or the parallel sizes, or raise "
                      "cluster.gpus-per-node)"] * 2, proc.stdout
 
 

@@ -51,6 +51,15 @@ class Placement:
         """The port of worker `worker` of the `node_rank`-th node of a role, from the role's base."""
         raise NotImplementedError
 
+    def devices(self, role: str, index: int, per_worker: int) -> tuple:
+        """The device ids engine `index` of `role` (0-based over the role's engines, in plan order)
+        sees through the recipe's visible-devices variable; () leaves the variable unset."""
+        per_node = getattr(self.recipe, role).workers_per_node
+        if per_node == 1:  # one engine a node: it sees every device of its node
+            return ()
+        w = index % per_node
+        return tuple(range(w * per_worker, (w + 1) * per_worker))
+
     def engine_env(self) -> dict:
         """Environment every engine gets from its placement."""
         return {}

@@ -13,7 +13,7 @@ from .base import Placement
 
 class SlurmPlacement(Placement):
     name = "slurm"
-    files = (("launch.sh", "slurm/launch.sh.j2"), ("node.sh", "slurm/node.sh.j2"), ("lib.sh", "lib.sh"),
+    files = (("launch.sh", "slurm/launch.sh.j2"), ("node.sh", "slurm/node.sh.j2"), ("lib.sh", "lib.sh"), ("preflight.sh", "preflight.sh"),
              ("README.md", "README.md.j2"))
 
     def node_of(self, rank: int) -> int:

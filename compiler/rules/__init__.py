@@ -26,7 +26,7 @@ from .registry import CHECKS, Check, Context, Finding, PlanContext, document_rul
 
 
 def _load_rule_modules() -> None:
-    from . import connectors, flags, images, lmcache, ports, topology  # noqa: F401  (registration side effect)
+    from . import agreement, connectors, flags, images, lmcache, platform, ports, topology  # noqa: F401  (registration side effect)
 
 
 def diagnostic(code: Code, f: Finding, doc: Document) -> Diagnostic:
@@ -56,10 +56,12 @@ def check_recipe(recipe: Recipe, doc: Document, config: ProjectConfig) -> list[D
     return sorted(set(_run("recipe", Context(recipe, config), doc)))
 
 
-def check_plans(plans: Iterable[Plan], doc: Document) -> list[Diagnostic]:
-    """Plan rules over the Plans of one recipe (every target's)."""
+def check_plans(plans: Iterable[Plan], doc: Document, target: str | None = None) -> list[Diagnostic]:
+    """Plan rules over the Plans of one recipe (every target's); `target` is the one being built
+    (default: the recipe's own), for the rules that hold for one target only."""
     plans = tuple(plans)
-    return sorted(set(_run("plan", PlanContext(plans[0].recipe, plans), doc)))
+    recipe = plans[0].recipe
+    return sorted(set(_run("plan", PlanContext(recipe, plans, target or recipe.target), doc)))
 
 
 def explain(doc: Document, schema: list[Diagnostic]) -> list[Diagnostic]:

@@ -36,6 +36,7 @@ class PlanContext:
 
     recipe: Recipe
     plans: tuple  # Plan objects
+    target: str = ""  # the target being built (lint: the recipe's own); rules of one target read it
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from harness import (ENGINE_NAMES, Run, build_local, event_time, make_standin_bin, run_bundle,
+from harness import (ENGINE_NAMES, Run, build_local, event_time, fake_node, make_standin_bin, run_bundle,
                      run_logs, signal_launcher, signal_service)
 
 PROBE_INTERVAL_S = 1
@@ -245,6 +245,40 @@ SCENARIOS = [
         status=130, message=r"received SIGINT: tearing down", tail=None, build=("client=null",),
         on_line=lambda s: [(SERVING_NO_CLIENT, signal_launcher(signal.SIGINT))],
         fault_time=at_mark("signal"), bound_s=DEATH_BOUND_S),
+    # Node preflight (preflight.sh): what a node lacks is named, node and check, before anything
+    # starts; on the hand-written stack each was found by an engine minutes into its start.
+    Scenario(
+        "preflight_model_missing", "the model path exists on no node",
+        status=1, message=r"recipec\[local\] ERROR: preflight model failed: model path /no/such/model does not "
+        r"exist on this node", tail=None, build=("model.path=/no/such/model",),
+        fault_time=at_start, bound_s=DEATH_BOUND_S, nothing_started=True),
+    Scenario(
+        "preflight_model_offline", "HF_HUB_OFFLINE=1 and the model is not in the Hugging Face cache",
+        status=1, message=r"ERROR: preflight model failed: model amd/Kimi-K2.5-MXFP4 is not in the Hugging Face "
+        r"cache \S+, and offline mode \(HF_HUB_OFFLINE\) forbids a download", tail=None,
+        build=("engine.env.HF_HUB_OFFLINE=1",), env=lambda s: {"HF_HUB_CACHE": str(s.workdir / "empty-hub")},
+        fault_time=at_start, bound_s=DEATH_BOUND_S, nothing_started=True),
+    Scenario(
+        "preflight_accelerators", "the node shows 4 GPUs; its engines need 8 (TP4 + TP4)",
+        status=1, message=r"ERROR: preflight accelerators failed: this node's engines need 8 amd accelerator\(s\), "
+        r"4 are visible", tail=None, env=lambda s: fake_node(s.workdir / "node", gpus=4),
+        fault_time=at_start, bound_s=DEATH_BOUND_S, nothing_started=True),
+    Scenario(
+        "preflight_rdma", "Mooncake over rdma on a node without RDMA devices",
+        status=1, message=r"ERROR: preflight rdma failed: Mooncake uses rdma, but this node has no RDMA device",
+        tail=None, build=("prefill.kv-transfer.connectors.0.extra-config={mooncake_protocol: rdma, device_name: mlx5_0}",
+                          "decode.kv-transfer.extra-config={mooncake_protocol: rdma, device_name: mlx5_0}"),
+        fault_time=at_start, bound_s=DEATH_BOUND_S, nothing_started=True),
+    Scenario(
+        "preflight_memory", "64 GiB of free host memory for a 1200 GiB LMCache L1",
+        status=1, message=r"ERROR: preflight memory failed: LMCache L1 \(1200 GiB\) needs 1200 GiB of host memory, "
+        r"64 GiB are free", tail=None, env=lambda s: fake_node(s.workdir / "node", mem_available_gib=64),
+        fault_time=at_start, bound_s=DEATH_BOUND_S, nothing_started=True),
+    Scenario(
+        "preflight_logdir", "the log directory's file system has less room than PREFLIGHT_MIN_LOG_MB",
+        status=1, message=r"ERROR: preflight logdir failed: log directory \S+ has \d+ MB free, less than "
+        r"PREFLIGHT_MIN_LOG_MB=999999999", tail=None, env=lambda s: {"PREFLIGHT_MIN_LOG_MB": "999999999"},
+        fault_time=at_start, bound_s=DEATH_BOUND_S, nothing_started=True),
 ]
 BY_NAME = {s.name: s for s in SCENARIOS}
 

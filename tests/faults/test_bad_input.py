@@ -37,12 +37,13 @@ def test_hostile_strings_arrive_literally_and_run_nothing(tmp_path):
     v = {k: hostile(marker, k) for k in
          ("model", "served", "engine_env", "prefill_env", "lmcache_env", "router_env", "client_env",
           "engine_arg", "decode_arg", "lmcache_arg", "router_arg", "client_arg")}
-    recipe = yaml.safe_load((ROOT / "recipes" / "kimik2.5.yaml").read_text())
+    recipe = yaml.safe_load((ROOT / "tests" / "data" / "kimik2.5-tp4-flat.yaml").read_text())
     recipe["model"] = {"path": v["model"], "served-name": v["served"]}
     recipe["engine"]["env"]["RECIPEC_HOSTILE"] = v["engine_env"]
     recipe["engine"]["args"]["chat-template"] = v["engine_arg"]
     recipe["prefill"]["env"] = {"RECIPEC_HOSTILE_PREFILL": v["prefill_env"]}
-    recipe["decode"]["args"] = {"tokenizer": v["decode_arg"]}
+    # A flag of decode alone that both sides need not share (a per-side tokenizer is RC960).
+    recipe["decode"]["args"] = {"response-role": v["decode_arg"]}
     recipe["lmcache"]["env"] = {"RECIPEC_HOSTILE_LMCACHE": v["lmcache_env"]}
     recipe["lmcache"]["args"] = {"instance-id": v["lmcache_arg"]}
     recipe["router"]["env"] = {"RECIPEC_HOSTILE_ROUTER": v["router_env"]}
@@ -98,7 +99,7 @@ def test_hostile_strings_arrive_literally_and_run_nothing(tmp_path):
         assert flag(call, "--chat-template") == v["engine_arg"]
         assert call["env"]["RECIPEC_HOSTILE"] == v["engine_env"]
     assert by_role["prefill"]["env"]["RECIPEC_HOSTILE_PREFILL"] == v["prefill_env"]
-    assert flag(by_role["decode"], "--tokenizer") == v["decode_arg"]
+    assert flag(by_role["decode"], "--response-role") == v["decode_arg"]
     assert flag(by_role["lmcache"], "--instance-id") == v["lmcache_arg"]
     assert by_role["lmcache"]["env"]["RECIPEC_HOSTILE_LMCACHE"] == v["lmcache_env"]
     assert flag(by_role["vllm-router"], "--api-key") == v["router_arg"]

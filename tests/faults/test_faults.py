@@ -71,3 +71,16 @@ def test_a_launcher_started_with_sigint_ignored_says_so_and_stops_on_sigterm(tmp
     assert "received SIGINT" not in run.stderr and "received SIGTERM: tearing down" in run.stderr
     assert run.ended_at - run.marks["signal"] < 2, run.stderr
     assert run.leftovers == [], run.stderr
+
+
+def test_preflight_skip_turns_a_wrong_check_off(tmp_path):
+    """PREFLIGHT_SKIP=accelerators: the node that shows too few GPUs (the preflight_accelerators
+    scenario) runs the whole stack, and says the check was skipped."""
+    from harness import fake_node
+
+    s = setup(tmp_path, BY_NAME["preflight_accelerators"])
+    run = run_bundle(s.bundle, s.bin, timeout=60,
+                     env={**ENV, **fake_node(tmp_path / "node", gpus=4), "PREFLIGHT_SKIP": "accelerators"})
+    assert run.returncode == 0, run.stderr
+    assert "preflight accelerators: skipped (PREFLIGHT_SKIP)" in run.stderr
+    assert run.leftovers == []

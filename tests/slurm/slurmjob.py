@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from conftest import ENGINE_NAMES, ROOT, STANDIN, port_overrides, processes_with_tag, run_recipec
-from harness import launcher_run, log_root
+from harness import healthy_node, launcher_run, log_root
 
 CLUSTER_SH = ROOT / "tools" / "slurm" / "cluster.sh"
 TERMINAL_STATES = {"BOOT_FAIL", "CANCELLED", "COMPLETED", "DEADLINE", "FAILED", "NODE_FAIL",
@@ -199,6 +199,7 @@ def job_env(cluster: Cluster, path_dir: Path | None, extra: dict | None = None) 
     if path_dir is not None:
         env["PATH"] = f"{path_dir}:{env['PATH']}"
     env["RECIPEC_TEST_TAG"] = tag
+    env.update(healthy_node())  # every emulated node is this machine: an MI355X node, faked
     env.update(extra or {})
     return env, tag
 

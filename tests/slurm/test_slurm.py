@@ -234,6 +234,25 @@ def test_a_node_failing_at_start_ends_the_job_at_once(cluster, bundle, standins)
     assert end.leftovers == []
 
 
+def test_a_node_failing_its_preflight_is_named_and_ends_the_job_in_seconds(cluster, standins, tmp_path):
+    """preflight.sh on every node, in parallel, before anything starts: decode (TP8) on n2 needs 8
+    accelerators and the fake node shows 8, prefill (TP1) on n1 needs 1; with 4 visible n2 fails,
+    named by node and check, and SLURM stops n1."""
+    from harness import fake_node
+
+    path, _ = build_bundle(tmp_path / "bundle", "decode.tensor-parallel-size=8")
+    job = submit(cluster, path, path_dir=standins, env=fake_node(tmp_path / "node", gpus=4))
+    end = job.wait_end()
+    out = end.output
+    assert (end.state, end.exit_code) == ("FAILED", "1:0"), out
+    assert re.search(r"recipec\[node1:n2\] ERROR: preflight accelerators failed: this node's engines need 8 "
+                     r"amd accelerator\(s\), 4 are visible", out), out
+    assert "srun: error: n2: task 1: Exited with exit code 1" in out
+    assert "started decode-0" not in out
+    assert end.ended - job.submitted < 12, out
+    assert end.leftovers == []
+
+
 def test_rank0_checks_its_own_services_while_waiting_for_remote_ones(cluster, bundle, standins):
     """decode-0 on n2 never becomes ready; prefill-0 on n1 dies meanwhile: rank 0 fails on that at
     once, not at the READY_TIMEOUT_S deadline of its wait for decode-0."""

@@ -116,6 +116,12 @@ build_vllm() {
         | sed -E 's/\[[A-Za-z0-9_,-]+\]//' >>"${venv}/constraints.txt"
     pip_install "${venv}" "${VLLM_PARSER_DEPS[@]}"
     "${venv}/bin/python" "${dump}" vllm --vllm-device-type cuda --out "${CATALOG_OUT}"
+    # The dump ran on the CPU platform: the choices that depend on the accelerator's platform
+    # (kv-cache dtypes, attention backends) are read from the installed package's source.
+    local src
+    src=$("${venv}/bin/python" -c 'import importlib.util as u; print(u.find_spec("vllm").submodule_search_locations[0])')
+    "${venv}/bin/python" "${repo}/tools/catalog/platform_choices.py" "${src}" "${CATALOG_OUT}/vllm-${VLLM_VERSION}.json" \
+        --wheel "vllm-${VLLM_VERSION} (pip, --no-deps)"
 }
 
 build_vllm_router() {

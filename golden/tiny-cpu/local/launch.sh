@@ -26,12 +26,15 @@ fi
 : "${UNHEALTHY_AFTER:=3}" # failed health probes in a row, while serving, before a live service counts as hung
 : "${GRACE_PERIOD_S:=15}" # seconds between TERM and KILL at teardown
 : "${LOG_TAIL_LINES:=40}" # lines of a failed service's log to print
+: "${PREFLIGHT_SKIP:=}" # node checks to skip (model accelerators rdma memory logdir, or all)
 : "${LOG_ROOT:=${BUNDLE_DIR}.logs}" # where each run's log directory goes
 : "${LOG_DIR:=${LOG_ROOT}/${RUN_ID}}" # where this run's logs and PID files go
 
 NODE_LABEL=local
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$BUNDLE_DIR/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=preflight.sh
+source "$BUNDLE_DIR/preflight.sh"
 
 require_commands \
   'curl=health probes' \
@@ -43,7 +46,10 @@ mkdir -p -- "$LOG_DIR"
 # What an earlier run of this bundle left running holds its ports: name it rather than fail on one.
 begin_run "$LOG_DIR" "$LOG_ROOT"
 
-# Every port this node binds must be free before anything starts.
+# What this node needs must be there (node checks, preflight.sh) and every port it binds free, before anything starts.
+node_preflight model /tmp/recipec-tiny-llama 1
+node_preflight memory 1048576 'LMCache L1 (1 GiB)'
+node_preflight logdir "${LOG_DIR}"
 preflight_ports \
   15555 lmcache-0 'LMCache MP (ZMQ)' \
   18181 lmcache-0 'LMCache HTTP (health)' \

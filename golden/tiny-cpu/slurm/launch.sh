@@ -62,10 +62,11 @@ export BUNDLE_DIR
 : "${UNHEALTHY_AFTER:=3}" # failed health probes in a row, while serving, before a live service counts as hung
 : "${GRACE_PERIOD_S:=15}" # seconds between TERM and KILL at teardown
 : "${LOG_TAIL_LINES:=40}" # lines of a failed service's log to print
+: "${PREFLIGHT_SKIP:=}" # node checks to skip (model accelerators rdma memory logdir, or all)
 : "${LOG_ROOT:=${BUNDLE_DIR}.logs}" # where each run's log directory goes
 : "${LOG_DIR:=${LOG_ROOT}/job-${SLURM_JOB_ID}}" # where this run's logs and PID files go
 
-export READY_TIMEOUT_S PROBE_INTERVAL_S PROBE_TIMEOUT_S UNHEALTHY_AFTER GRACE_PERIOD_S LOG_TAIL_LINES LOG_DIR
+export READY_TIMEOUT_S PROBE_INTERVAL_S PROBE_TIMEOUT_S UNHEALTHY_AFTER GRACE_PERIOD_S LOG_TAIL_LINES LOG_DIR PREFLIGHT_SKIP
 
 NODE_LABEL=job-$SLURM_JOB_ID
 # shellcheck source-path=SCRIPTDIR source=lib.sh

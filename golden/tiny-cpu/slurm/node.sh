@@ -15,6 +15,8 @@ RANK=${SLURM_PROCID:?node.sh runs as an srun task}
 NODE_LABEL="node$RANK:${SLURMD_NODENAME:-?}"
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$BUNDLE_DIR/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=preflight.sh
+source "$BUNDLE_DIR/preflight.sh"
 
 # srun exits with the highest status of all tasks: once --kill-on-bad-exit has stopped the other
 # nodes (SIGTERM, 143) that hides the status of the node that failed. So each node writes its own
@@ -43,7 +45,10 @@ run_rank_0() {
   # prefill node 0 + router
   require_commands 'curl=health probes' lmcache=lmcache-0 'python=prefill-0, client' setsid=start_service vllm-router=router
 
-  # Every port this node binds must be free before anything starts.
+  # What this node needs must be there (node checks, preflight.sh) and every port it binds free, before anything starts.
+  node_preflight model /tmp/recipec-tiny-llama 1
+  node_preflight memory 1048576 'LMCache L1 (1 GiB)'
+  node_preflight logdir "${LOG_DIR}"
   preflight_ports \
     15555 lmcache-0 'LMCache MP (ZMQ)' \
     18181 lmcache-0 'LMCache HTTP (health)' \
@@ -135,7 +140,9 @@ run_rank_1() {
   # decode node 0
   require_commands 'curl=health probes' python=decode-0 setsid=start_service
 
-  # Every port this node binds must be free before anything starts.
+  # What this node needs must be there (node checks, preflight.sh) and every port it binds free, before anything starts.
+  node_preflight model /tmp/recipec-tiny-llama 1
+  node_preflight logdir "${LOG_DIR}"
   preflight_ports \
     18200 decode-0 'decode HTTP'
 
