@@ -162,4 +162,11 @@ def manifest(plan: Plan) -> dict:
         "nodes": [{"index": n.index, "label": n.label, "services": [s.name for s in n.services]}
                   for n in plan.nodes],
         "services": services,
+        "benchmark": None if plan.benchmark is None else {
+            "node": plan.benchmark.node,
+            "env": {k: plain(v) for k, v in plan.benchmark.env},
+            "points": [{"name": p.name, "concurrency": p.concurrency, "prompts": p.prompts,
+                        "result_file": p.result_file, "argv": [plain(w) for w in p.argv]}
+                       for p in plan.benchmark.points],
+        },
     }

@@ -78,8 +78,17 @@ def port_overrides() -> tuple[list[str], dict[str, int]]:
     return [f"{k}={v}" for k, v in ports.items()], ports
 
 
-def build_local(out: Path, *extra: str, recipe: str = "kimik2.5") -> dict[str, int]:
-    """Build recipe for the local target into out, on free ports; returns the ports."""
+# kimik2.5 runs a benchmark sweep; the process-fault tests need what they were written for: one
+# long client step (the stand-in's `vllm bench serve`) while a fault hits. tests/faults/test_bench.py
+# builds the benchmark itself (benchmark=True).
+CLIENT_STEP = ("benchmark=null", 'client={command: [vllm, bench, serve, --base-url, "${ROUTER_URL}"]}')
+
+
+def build_local(out: Path, *extra: str, recipe: str = "kimik2.5", benchmark: bool = False) -> dict[str, int]:
+    """Build recipe for the local target into out, on free ports; returns the ports. kimik2.5 gets
+    a client step in place of its benchmark unless benchmark is true."""
+    if recipe == "kimik2.5" and not benchmark:
+        extra = (*CLIENT_STEP, *extra)
     sets, ports = port_overrides()
     args = ["build", recipe, "--target", "local", "-o", str(out)]
     for s in [*sets, *extra]:
