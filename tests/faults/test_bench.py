@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import build_local, log_root, make_standin_bin, run_bundle, run_logs
+from harness import build_local, log_root, make_standin_bin, run_bundle, run_logs, run_recipec
 
 pytestmark = pytest.mark.faults
 
@@ -70,6 +70,13 @@ def test_a_sweep_runs_every_point_against_one_stack_and_summarises(tmp_path):
     table = (dirs[0] / "summary.md").read_text().splitlines()
     assert table[0].startswith("| point | concurrency |") and len(table) == 2 + len(POINTS)
     assert table[2].startswith("| c8 | 8 | 80 | 80 | 0 |")
+    # recipec report draws what the sweep wrote.
+    pytest.importorskip("matplotlib")
+    proc = run_recipec("report", str(dirs[0]), "-o", str(tmp_path / "charts"))
+    assert proc.returncode == 0, proc.stderr
+    drawn = json.loads((tmp_path / "charts" / "report.json").read_text())["series"][0]["points"]
+    assert [(p["point"], p["output_throughput"]) for p in drawn] == [("c8", 800.0), ("c16", 1600.0), ("c32", 3200.0)]
+    assert (tmp_path / "charts" / "throughput.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_a_result_directory_of_another_run_is_never_written_into(tmp_path):
