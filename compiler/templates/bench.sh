@@ -129,9 +129,11 @@ check_answers() {
   log "asking the router for one completion (at most ${ANSWER_TIMEOUT_S}s): $url"
   while :; do
     check_alive
-    # One try may take what is left of the deadline (a first completion can be slow), never more.
+    # One try may take up to a minute (a first completion can be slow), never past the deadline;
+    # between tries the stack is checked again.
     left=$(((deadline - NOW_MS + 999) / 1000))
-    code=$(curl --silent --noproxy '*' --max-time "$((left > 0 ? left : 1))" --output "$answer" \
+    left=$((left > 60 ? 60 : left > 0 ? left : 1))
+    code=$(curl --silent --noproxy '*' --max-time "$left" --output "$answer" \
       --write-out '%{http_code}' -H 'Content-Type: application/json' --data-binary "$body" -- "$url" \
       2>/dev/null) || code=${code:-000}
     if [[ $code == 200 ]] && verdict=$("$BENCH_PYTHON" -c "$BENCH_PY_ANSWER" "$answer"); then

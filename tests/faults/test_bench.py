@@ -165,3 +165,21 @@ def test_client_cmd_replaces_the_benchmark(tmp_path):
     run, bundle, dirs = play(tmp_path, env={"CLIENT_CMD": 'echo "got $ROUTER_URL"; exit 3'})
     assert run.returncode == 3
     assert "instead of the recipe's benchmark" in run.stderr and ran_points(bundle) == [] and dirs == []
+
+
+def test_hostile_benchmark_values_reach_the_client_literally_and_run_nothing(tmp_path):
+    marker = tmp_path / "pwned"
+    value = f"$(touch {marker}-dollar) `touch {marker}-tick`; touch {marker}-semi 'q' \"d\" * ~ %s"
+    record = tmp_path / "record"
+    record.mkdir()
+    sets = (f"benchmark.env.HOSTILE={json.dumps(value)}", f"benchmark.args={{tokenizer: {json.dumps(value)}}}",
+            f"benchmark.answers.prompt={json.dumps(value)}", "benchmark.concurrency=[2]")
+    run, _, dirs = play(tmp_path, env={"STANDIN_RECORD": str(record)}, sets=sets)
+    assert run.returncode == 0, run.stderr
+    calls = [json.loads(p.read_text()) for p in record.glob("vllm-*.json")]
+    bench = [c for c in calls if c["argv"][:2] == ["bench", "serve"]]
+    assert len(bench) == 1
+    assert bench[0]["argv"][bench[0]["argv"].index("--tokenizer") + 1] == value
+    assert bench[0]["env"]["HOSTILE"] == value
+    assert not list(tmp_path.glob("pwned*"))
+    assert json.loads((dirs[0] / "kimik2.5-c2-n20-in8192-out1024.json").read_text())["point"] == "c2"
