@@ -1,4 +1,4 @@
-"""The `recipec` command line: build, lint, rules, schema, init.
+"""The `recipec` command line: build, lint, rules, schema, init, report.
 
 Every user error is a RecipecError, printed as one line per finding and mapped to its exit code
 (1: invalid input or a failed check; 2: usage). Heavy modules are imported inside the commands, so
@@ -175,6 +175,23 @@ def schema(output: Path | None, check: bool) -> None:
     for name, text in files.items():
         (folder / name).write_text(text, encoding="utf-8")
         click.echo(f"wrote {folder / name}")
+
+
+@main.command()
+@click.argument("results", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="Directory for throughput.png, latency.png and report.json (the data plotted).")
+def report(results: tuple, output: Path) -> None:
+    """Draw benchmark results (RESULTS: result directories of bundle runs) as PNG; several compare on
+    one chart. Needs the `report` extra (matplotlib)."""
+    from .report import write_report
+
+    try:
+        written = write_report(list(results), output)
+    except RecipecError as exc:
+        _fail(exc)
+    for path in written:
+        click.echo(f"wrote {path}")
 
 
 @main.command()

@@ -17,3 +17,17 @@ def append_only_alone(entry):
     if entry.append_only and (entry.evals_only or entry.all_evals or entry.eval_min_prefill_ep is not None):
         raise ValueError("append-only cannot be combined with evals-only, all-evals or eval-min-prefill-ep")
     return entry
+
+
+def one_dataset(dataset):
+    """A benchmark's prompts come from exactly one source: random token sequences or a file."""
+    if (dataset.random is None) == (dataset.file is None):
+        raise ValueError("give exactly one of random or file")
+    return dataset
+
+
+def one_prompt_count(prompts):
+    """Prompts per point: a multiple of the point's concurrency, or one number for every point."""
+    if (prompts.per_concurrency is None) == (prompts.count is None):
+        raise ValueError("give exactly one of per-concurrency or count")
+    return prompts

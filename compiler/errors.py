@@ -88,3 +88,8 @@ class CatalogNotFound(KeyError):
 class ProjectError(RecipecError):
     """The project itself is wrong: an unknown or mistyped [tool.recipec] key, a config-keys-from
     file that is missing or not a mapping, nothing to lint, a scaffold that would overwrite files."""
+
+
+class ReportError(RecipecError):
+    """`recipec report` cannot draw a result directory: missing, without results, a result that is not
+    JSON; or matplotlib (the `report` extra) is not installed."""

@@ -14,7 +14,7 @@ from pydantic import (BaseModel, ConfigDict, Field, RootModel, StrictBool, Stric
                       StringConstraints, model_validator)
 from typing_extensions import TypeAliasType
 
-from .constraints import ONE_LINE_PATTERN, append_only_alone
+from .constraints import ONE_LINE_PATTERN, append_only_alone, one_dataset, one_prompt_count
 from .placement import DEFAULT_TARGET, Target
 
 
@@ -173,6 +173,83 @@ class ClientSpec(Model):
     env: dict[EnvName, EnvValue] = Field(default_factory=dict)
 
 
+class RandomDataset(Model):
+    """Random token sequences of fixed lengths (`--dataset-name random`)."""
+
+    input_len: Annotated[int, Field(ge=1, le=10_000_000)]
+    output_len: Annotated[int, Field(ge=1, le=10_000_000)]
+    range_ratio: Annotated[float, Field(ge=0, lt=1)] = Field(0.0, description="Lengths vary by +-this fraction.")
+
+
+class FileDataset(Model):
+    """Prompts from a dataset file on the node that runs the benchmark."""
+
+    path: NonEmpty
+    format: Literal["sharegpt", "burstgpt", "custom", "spec_bench"] = Field(
+        "sharegpt", description="--dataset-name of the file's format.")
+
+
+class DatasetSpec(Model):
+    """Where the prompts come from: exactly one of random or file."""
+
+    random: Optional[RandomDataset] = None
+    file: Optional[FileDataset] = None
+
+    _one = model_validator(mode="after")(one_dataset)
+
+
+class PromptsSpec(Model):
+    """Prompts per point: per-concurrency N sends N x concurrency (InferenceX), count N sends N."""
+
+    per_concurrency: Optional[Annotated[int, Field(ge=1, le=100_000)]] = None
+    count: Optional[Annotated[int, Field(ge=1, le=10_000_000)]] = None
+
+    _one = model_validator(mode="after")(one_prompt_count)
+
+
+class ValiditySpec(Model):
+    """When a point's results count: every threshold must hold, or the sweep stops at that point."""
+
+    min_output_tokens: Annotated[int, Field(ge=1)] = Field(
+        1, description="Fewest output tokens of the whole point (0 tokens is never a result).")
+    min_completed_ratio: Annotated[float, Field(gt=0, le=1)] = Field(
+        1.0, description="Completed requests / prompts sent, at least (default: every one).")
+    max_failed: Annotated[int, Field(ge=0)] = Field(0, description="Failed requests, at most.")
+
+
+class AnswersSpec(Model):
+    """Readiness that means "answers": one real completion through the router before the first point."""
+
+    timeout_s: Seconds = Field(300, description="Deadline for a non-empty answer (ANSWER_TIMEOUT_S).")
+    max_tokens: Annotated[int, Field(ge=1, le=4096)] = 8
+    prompt: OneLine = "Say hello."
+    check_pd: bool = Field(True, description="Require the request counted on prefill and on decode "
+                           "(vLLM's /metrics): /health is 200 even when PD falls back to decode-only.")
+
+
+class BenchmarkSpec(Model):
+    """A sweep of `vllm bench serve` over concurrencies against one running stack (one boot)."""
+
+    version: Optional[Version] = Field(None, description="The vLLM release of the benchmark client, for "
+                                       "flag lint (default: the newest vllm-bench-serve catalog).")
+    command: Argv = Field(["vllm", "bench", "serve"], description="How the client is started, before its flags.")
+    python: NonEmpty = Field("python3", description="Interpreter that reads the client's result JSON at "
+                             "run time (the engines'; never recipec).")
+    backend: NonEmpty = "vllm"
+    dataset: DatasetSpec
+    concurrency: Annotated[list[Annotated[int, Field(ge=1, le=1_000_000)]], Field(min_length=1)]
+    prompts: PromptsSpec = PromptsSpec(per_concurrency=10)
+    request_rate: Union[Annotated[float, Field(gt=0)], Literal["inf"]] = "inf"
+    warmups: Annotated[int, Field(ge=0, le=100_000)] = 0
+    ignore_eos: bool = Field(True, description="Generate output-len tokens whatever the model says.")
+    cooldown_s: Annotated[int, Field(ge=0, le=3600)] = Field(5, description="Pause between points (BENCH_COOLDOWN_S).")
+    result_dir: OneLine = Field("results", description="Under LOG_ROOT: each run writes a new subdirectory.")
+    validity: ValiditySpec = ValiditySpec()
+    answers: AnswersSpec = AnswersSpec()
+    args: dict[NonEmpty, ArgValue] = Field(default_factory=dict, description="Other client flags.")
+    env: dict[EnvName, EnvValue] = Field(default_factory=dict)
+
+
 class Recipe(Model):
     """One serving configuration."""
 
@@ -191,6 +268,7 @@ class Recipe(Model):
     health: HealthSpec = HealthSpec()
     slurm: SlurmSpec = SlurmSpec()
     client: Optional[ClientSpec] = None
+    benchmark: Optional[BenchmarkSpec] = None
     log_dir: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_./-]+$")] = Field(
         "logs", description="LOG_ROOT default, where each run's log directory goes: absolute, or "
         "relative L for the sibling `<bundle>.L` (a rebuild replaces the bundle, never its logs).")

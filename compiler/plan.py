@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from .bench_plan import bench_tunables, plan_benchmark
 from .engine_args import (LMCACHE_CONNECTOR, MOONCAKE_CONNECTOR, NIXL_CONNECTORS, fmt, kv_transfer_config,
                           owned_source, sourced_flags, uses)
 from .parallel import gpus_per_worker, uses_devices
@@ -94,13 +95,15 @@ def build_plan(recipe: Recipe, target: Target, *, recipe_path: str, recipe_sha25
     services.append(router)
     router_url = _url(place.reach(router_rank), recipe.router.port, "")
     client = _client(recipe, router)
+    benchmark = plan_benchmark(recipe, router_url, router.node, [_base_url(s) for s in engines["prefill"]],
+                               [_base_url(s) for s in engines["decode"]])
 
     nodes_needed = recipe.prefill.nodes + recipe.decode.nodes
     ports = PortPlan(tuple(p for s in services for p in s.ports))
     nodes = tuple(_node_plan(recipe, index, place.label(index, top.prefill, top.decode),
                              [s for s in services if s.node == index], [s for s in services if s.node != index],
                              client if client is not None and client.node == index else None,
-                             ports.of_node(index))
+                             ports.of_node(index), recipe if benchmark and benchmark.node == index else None)
                   for index in range(place.node_count(nodes_needed)))
     return Plan(
         peer_addresses=place.peers(),
@@ -108,7 +111,7 @@ def build_plan(recipe: Recipe, target: Target, *, recipe_path: str, recipe_sha25
         target=target, nodes=nodes, services=tuple(services), tunables=_tunables(recipe, place),
         router_url=router_url, client=client, nodes_needed=nodes_needed,
         sbatch=place.directives(nodes_needed), version=version,
-        ports=ports, files=place.files, one_machine=place.one_machine)
+        ports=ports, files=place.bundle_files(), one_machine=place.one_machine, benchmark=benchmark)
 
 
 def _lmcache(recipe: Recipe, place: Placement, i: int, rank: int) -> tuple[Service, int]:
@@ -255,13 +258,18 @@ def _client(recipe: Recipe, router: Service) -> Service | None:
 
 
 def _node_plan(recipe: Recipe, index: int, label: str, local: list[Service], remote: list[Service],
-               client: Service | None, ports: tuple) -> NodePlan:
-    """One node's services, the order of its work (schedule.py), and the commands it needs."""
-    steps = order_steps(index, local, remote, client)
+               client: Service | None, ports: tuple, bench_recipe: Recipe | None) -> NodePlan:
+    """One node's services, the order of its work (schedule.py), and the commands it needs;
+    bench_recipe: the recipe, where this node runs its benchmark."""
+    steps = order_steps(index, local, remote, client, bench_recipe is not None)
     users: dict[str, list[str]] = {"curl": ["health probes"], "setsid": ["start_service"]}
     for s in [*local, *((client,) if client is not None else ())]:
         if isinstance(s.argv[0], str):
             users.setdefault(s.argv[0], []).append(s.name)
+    if bench_recipe is not None:
+        b = bench_recipe.benchmark
+        users.setdefault(b.command[0], []).append("benchmark")
+        users.setdefault(b.python, []).append("benchmark results")
     commands = sorted(users)
     gpus = sum(s.gpus for s in local)
     return NodePlan(index=index, label=label, services=tuple(local), remote=tuple(remote),
@@ -284,4 +292,5 @@ def _tunables(recipe: Recipe, place: Placement) -> tuple:
         Tunable("PREFLIGHT_SKIP", "", "node checks to skip (model accelerators rdma memory logdir, or all)"),
         Tunable("LOG_ROOT", _log_root(recipe), "where each run's log directory goes"),
         Tunable("LOG_DIR", place.log_dir(), "where this run's logs and PID files go"),
+        *bench_tunables(recipe),
     )

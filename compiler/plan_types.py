@@ -12,12 +12,12 @@ from .validate import Recipe
 from .words import Ref, Word
 
 __all__ = ["Role", "StepKind", "Ref", "Word", "PortUse", "PortPlan", "Service", "Step", "NodePlan",
-           "Tunable", "Plan"]
+           "Tunable", "BenchPoint", "Benchmark", "Plan"]
 
 # What a service is; its argv, readiness and place in the start order follow from it.
 Role = Literal["lmcache", "prefill", "decode", "router", "client"]
 # One block of a node script (templates/steps.j2 prints each kind).
-StepKind = Literal["preflight", "start", "watch", "wait", "client", "serve", "serve_while_up"]
+StepKind = Literal["preflight", "start", "watch", "wait", "client", "benchmark", "serve", "serve_while_up"]
 
 
 @dataclass(frozen=True)
@@ -103,6 +103,31 @@ class Tunable:
 
 
 @dataclass(frozen=True)
+class BenchPoint:
+    """One point of a sweep: the client's whole argv for it, and the file its result goes to."""
+
+    name: str  # c8: names the point in messages, logs and files
+    concurrency: int
+    prompts: int
+    result_file: str  # under RESULT_DIR; named by recipe, point and parameters
+    argv: tuple
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """The benchmark step (bench.sh runs it): the "answers" check, then each point, gated."""
+
+    node: int  # runs where the router runs
+    points: tuple  # BenchPoint, in sweep order
+    env: tuple  # (NAME, Word) pairs of the client
+    sources: tuple  # (flag, recipe key path) of the client's flags, for lint
+    command_words: int
+    answer_body: str  # the JSON of the readiness completion
+    prefill_metrics: tuple  # /metrics URL Words of every prefill engine (empty: PD not checked)
+    decode_metrics: tuple
+
+
+@dataclass(frozen=True)
 class Plan:
     recipe: Recipe
     recipe_path: str
@@ -121,3 +146,4 @@ class Plan:
     ports: PortPlan = PortPlan()
     files: tuple = ()  # (bundle file, template) pairs the placement's bundle is rendered from
     one_machine: bool = False  # the whole stack runs on the machine the launcher runs on
+    benchmark: Benchmark | None = None  # replaces the client step (a recipe has one or the other)

@@ -167,4 +167,11 @@ def manifest(plan: Plan, files: dict[str, str] | None = None) -> dict:
                   for n in plan.nodes],
         "services": services,
         "files": {name: hashlib.sha256(text.encode("utf-8")).hexdigest() for name, text in sorted((files or {}).items())},
+        "benchmark": None if plan.benchmark is None else {
+            "node": plan.benchmark.node,
+            "env": {k: plain(v) for k, v in plan.benchmark.env},
+            "points": [{"name": p.name, "concurrency": p.concurrency, "prompts": p.prompts,
+                        "result_file": p.result_file, "argv": [plain(w) for w in p.argv]}
+                       for p in plan.benchmark.points],
+        },
     }

@@ -12,7 +12,8 @@ from __future__ import annotations
 from .plan_types import Service, Step
 
 
-def order_steps(rank: int, local: list[Service], remote: list[Service], client: Service | None) -> tuple:
+def order_steps(rank: int, local: list[Service], remote: list[Service], client: Service | None,
+                benchmark: bool = False) -> tuple:
     local_names = {s.name for s in local}
     remote_by_name = {s.name: s for s in remote}
     steps: list[Step] = [Step("preflight", tuple(s.name for s in local),
@@ -52,7 +53,11 @@ def order_steps(rank: int, local: list[Service], remote: list[Service], client: 
     if rest:
         steps.append(Step("wait", rest, "Everything this node started must be ready before it serves."))
     if is_router_node:
-        if client is not None:
+        if benchmark:
+            steps.append(Step("benchmark", (),
+                              "The stack is ready: check that it answers, then run the sweep; its status is "
+                              "the launcher's."))
+        elif client is not None:
             steps.append(Step("client", ("client",),
                               "The stack is ready: run the client step; its status is the launcher's."))
         else:

@@ -46,6 +46,9 @@ from harness import ROOT, make_standin_bin, port_overrides, run_bundle
 
 EXAMPLES = int(os.environ.get("RECIPEC_HYPOTHESIS_EXAMPLES", "0") or 0)
 BASE = yaml.safe_load((ROOT / "tests" / "data" / "kimik2.5-tp4-flat.yaml").read_text())  # fits one machine
+# The client step these cases fill in, in place of kimik2.5's benchmark (a recipe has one of them).
+del BASE["benchmark"]
+BASE["client"] = {"command": ["vllm", "bench", "serve", "--base-url", "${ROUTER_URL}"]}
 # Where a marker command would leave its file: any file here means a value was executed.
 MARKER_DIR = Path(tempfile.mkdtemp(prefix="recipec-marker-"))
 MARK = str(MARKER_DIR / "pwned")

@@ -35,7 +35,11 @@ def recipec(*args: str, cwd: Path | None = None):
 
 
 def kimi(**changes) -> dict:
+    """kimik2.5 with a client step in place of its benchmark (the values below reach the client's
+    argv and env; tests/faults/test_bench.py holds the benchmark's), changed as given."""
     recipe = yaml.safe_load(KIMI.read_text())
+    del recipe["benchmark"]
+    recipe["client"] = {"command": ["vllm", "bench", "serve", "--base-url", "${ROUTER_URL}"]}
     for dotted, value in changes.items():
         *parents, last = dotted.split("__")
         node = recipe
@@ -243,7 +247,7 @@ def test_unicode_line_breaks_reach_the_client_and_services_literally(tmp_path):
 @pytest.mark.parametrize("override, expect", [
     ("name=2001-13-45", r"^--set name=2001-13-45:1:1: invalid value: month must be in 1\.\.12$"),
     ("name=" + "1" * 4400, r"^--set name=\.\.\.:1:1: invalid value: an integer of 4400 digits \(Python converts at most 4300\)$"),
-    ("client.command.²=x", r"^--set 'client\.command\.²=x': no list item ²$"),
+    ("benchmark.concurrency.²=x", r"^--set 'benchmark\.concurrency\.²=x': no list item ²$"),
     ('engine.env.X="\\uD800"', r"^--set engine\.env\.X=\"\\uD800\":1:4: invalid YAML"),
     ("engine.env.X=\udcff", r"^--set engine\.env\.X=\\udcff:1:1: not UTF-8 text \(byte 0xff\)$"),
     ("engine.env.X=!!bool maybe", r"^--set engine\.env\.X=!!bool maybe:1:1: invalid value: 'maybe' is not a !!bool$"),
@@ -261,11 +265,12 @@ def test_bad_set_values_are_usage_errors_with_a_position(tmp_path, override, exp
 def test_a_set_index_is_ascii_digits_and_keys_stay_text(tmp_path):
     out = tmp_path / "b"
     code, _, err = recipec("build", "kimik2.5-tp4", "--target", "local", "-o", str(out),
-                           "--set", "client.command.0=vllm", "--set", "engine.env.1X=1")
+                           "--set", "benchmark.concurrency.0=4", "--set", "engine.env.1X=1")
     assert code == 1 and "engine.env.1X: '1X' does not match" in err, err  # a key, validated as one
-    code, _, err = recipec("build", "kimik2.5-tp4", "--target", "local", "-o", str(out), "--set", "client.command.0=echo")
+    code, _, err = recipec("build", "kimik2.5-tp4", "--target", "local", "-o", str(out),
+                           "--set", "benchmark.concurrency.0=4")
     assert code == 0, err
-    assert json.loads((out / "bundle.json").read_text())["services"][-1]["argv"][0] == "echo"
+    assert json.loads((out / "bundle.json").read_text())["benchmark"]["points"][0]["concurrency"] == 4
 
 
 @pytest.mark.parametrize("tagged, message", [

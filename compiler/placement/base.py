@@ -20,6 +20,13 @@ class Placement:
         self.recipe = recipe
         self._peers: set[int] = set()
 
+    def bundle_files(self) -> tuple:
+        """(bundle file, template) pairs of this recipe's bundle: the target's, and the benchmark
+        library where the recipe has a benchmark."""
+        if self.recipe.benchmark is None:
+            return self.files
+        return (*self.files, ("bench.sh", "bench.sh"))
+
     # nodes
     def node_of(self, rank: int) -> int:
         raise NotImplementedError

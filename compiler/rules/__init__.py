@@ -26,7 +26,7 @@ from .registry import CHECKS, Check, Context, Finding, PlanContext, document_rul
 
 
 def _load_rule_modules() -> None:
-    from . import agreement, connectors, flags, images, lmcache, platform, ports, topology  # noqa: F401  (registration side effect)
+    from . import agreement, benchmark, connectors, flags, images, lmcache, platform, ports, topology  # noqa: F401  (registration side effect)
 
 
 def diagnostic(code: Code, f: Finding, doc: Document) -> Diagnostic:

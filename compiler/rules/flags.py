@@ -20,6 +20,7 @@ import json
 from dataclasses import dataclass
 from typing import Iterator
 
+from ..bench_plan import BENCH_PACKAGE
 from ..catalog.argv import Problem, catalog_for, engine_name, read_argv
 from ..engine_args import KV_CONFIG_KEYS
 from ..placement import PLACEMENTS
@@ -38,7 +39,7 @@ class ServiceArgv:
     that reads it and where each flag came from."""
 
     service: str
-    section: str  # recipe section: prefill | decode | lmcache | router
+    section: str  # recipe section: prefill | decode | lmcache | router | benchmark
     args: tuple  # argv after the command: positionals, then flags
     catalog: dict | None
     version: str | None
@@ -75,6 +76,11 @@ def service_argvs(plan: Plan) -> list[ServiceArgv]:
         catalog, version, missing = catalog_for(package, version)
         out.append(ServiceArgv(svc.name, svc.role, tuple(svc.argv[svc.command_words:]), catalog, version,
                                package, missing, dict(svc.sources), svc.positionals))
+    b = plan.benchmark
+    if b is not None:  # every point has the same flags: the first one's argv speaks for all
+        catalog, version, missing = catalog_for(BENCH_PACKAGE, r.benchmark.version)
+        out.append(ServiceArgv("benchmark", "benchmark", tuple(b.points[0].argv[b.command_words:]), catalog,
+                               version, BENCH_PACKAGE, missing, dict(b.sources)))
     return out
 
 

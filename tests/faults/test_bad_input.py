@@ -48,7 +48,9 @@ def test_hostile_strings_arrive_literally_and_run_nothing(tmp_path):
     recipe["lmcache"]["args"] = {"instance-id": v["lmcache_arg"]}
     recipe["router"]["env"] = {"RECIPEC_HOSTILE_ROUTER": v["router_env"]}
     recipe["router"]["args"] = {"api-key": v["router_arg"]}
-    recipe["client"]["command"] += ["--metadata", v["client_arg"], "--base-url", "${ROUTER_URL}/x"]
+    del recipe["benchmark"]  # the client step carries the hostile client values
+    recipe["client"] = {"command": ["vllm", "bench", "serve", "--metadata", v["client_arg"],
+                                    "--base-url", "${ROUTER_URL}/x"]}
     recipe["client"]["env"] = {"RECIPEC_HOSTILE_CLIENT": v["client_env"]}
     path = tmp_path / "hostile.yaml"
     path.write_text(yaml.safe_dump(recipe, sort_keys=False, allow_unicode=True))

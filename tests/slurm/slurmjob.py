@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from conftest import ENGINE_NAMES, ROOT, STANDIN, port_overrides, processes_with_tag, run_recipec
-from harness import healthy_node, launcher_run, log_root
+from harness import CLIENT_STEP, healthy_node, launcher_run, log_root
 
 CLUSTER_SH = ROOT / "tools" / "slurm" / "cluster.sh"
 TERMINAL_STATES = {"BOOT_FAIL", "CANCELLED", "COMPLETED", "DEADLINE", "FAILED", "NODE_FAIL",
@@ -215,7 +215,7 @@ def build_bundle(out: Path, *extra_sets: str) -> tuple[Path, dict]:
     """kimik2.5 for the slurm target, shrunk, every port moved to a free one."""
     sets, ports = port_overrides()
     args = ["build", "kimik2.5", "--target", "slurm", "-o", str(out)]
-    for s in [*SHRINK, *sets, *extra_sets]:
+    for s in [*SHRINK, *CLIENT_STEP, *sets, *extra_sets]:
         args += ["--set", s]
     run_recipec(*args, check=True)
     return out, ports

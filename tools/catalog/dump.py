@@ -3,7 +3,7 @@
 
 Run it with the python of a venv in which the engine is installed:
 
-    python tools/catalog/dump.py vllm|lmcache|vllm-router|mooncake --out compiler/catalog/data/
+    python tools/catalog/dump.py vllm|vllm-bench-serve|lmcache|vllm-router|mooncake --out compiler/catalog/data/
 
 Each dumper builds the engine's own parser (argparse objects for vLLM, LMCache and
 vllm-router; gflags' --helpxml for mooncake_master) rather than scraping --help text,
@@ -33,6 +33,7 @@ SCHEMA_VERSION = 1
 
 DUMPERS: dict[str, Callable[..., dict[str, Any]]] = {
     "vllm": vllm_catalog.dump_vllm,
+    "vllm-bench-serve": vllm_catalog.dump_vllm_bench_serve,
     "lmcache": sidecar_catalogs.dump_lmcache,
     "vllm-router": sidecar_catalogs.dump_vllm_router,
     "mooncake": sidecar_catalogs.dump_mooncake,

