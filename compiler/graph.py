@@ -44,6 +44,9 @@ def edges(plan: Plan) -> list[tuple[str, str, str]]:
     if plan.client is not None:
         for router in by_role.get("router", []):
             out.append((plan.client.name, router.name, "HTTP"))
+    if plan.benchmark is not None:
+        for router in by_role.get("router", []):
+            out.append(("benchmark", router.name, "HTTP, one point a concurrency"))
     for router in by_role.get("router", []):
         for role in ("prefill", "decode"):
             for engine in by_role.get(role, []):
@@ -68,6 +71,11 @@ def _label(s: Service) -> str:
     return f"{s.name} ({s.role})" + (f"\\n{ports}" if ports else "")
 
 
+def _sweep(plan: Plan) -> str:
+    concurrencies = ", ".join(str(p.concurrency) for p in plan.benchmark.points)
+    return f"benchmark: concurrency {concurrencies}"
+
+
 def mermaid(plan: Plan) -> str:
     lines = ["flowchart LR"]
     for node in plan.nodes:
@@ -77,6 +85,8 @@ def mermaid(plan: Plan) -> str:
         lines.append("  end")
     if plan.client is not None:
         lines.append(f'  {_id(plan.client.name)}(["client: {plain(plan.router_url)}"])')
+    if plan.benchmark is not None:
+        lines.append(f'  benchmark(["{_sweep(plan)}"])')
     for a, b, label in edges(plan):
         lines.append(f"  {_id(a)} -->|{label}| {_id(b)}")
     return "\n".join(lines) + "\n"
@@ -95,6 +105,8 @@ def dot(plan: Plan) -> str:
         lines.append("  }")
     if plan.client is not None:
         lines.append(f"  {_id(plan.client.name)} [shape=oval, label={q('client: ' + plain(plan.router_url))}];")
+    if plan.benchmark is not None:
+        lines.append(f"  benchmark [shape=oval, label={q(_sweep(plan))}];")
     for a, b, label in edges(plan):
         lines.append(f"  {_id(a)} -> {_id(b)} [label={q(label)}];")
     lines.append("}")

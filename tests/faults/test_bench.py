@@ -1,5 +1,5 @@
-"""The benchmark step of kimik2.5's local bundle against stand-ins (issue 15): readiness that means
-"answers", the sweep, the validity gate per point, the results and their summary.
+"""The benchmark step of kimik2.5-tp4's local bundle (kimik2.5 on one machine; its sweep inherited)
+against stand-ins (issue 15): readiness that means "answers", the sweep, the validity gate per point, the results and their summary.
 
 Each fault is played by the stand-ins (tests/standins/standin.py): a router that answers /health but
 fails every completion, a router that skips prefill (PD silently decode-only), an engine that answers
@@ -20,8 +20,8 @@ from harness import build_local, log_root, make_standin_bin, run_bundle, run_log
 pytestmark = pytest.mark.faults
 
 POINTS = ("c8", "c16", "c32")
-FILES = {"c8": "kimik2.5-c8-n80-in8192-out1024.json", "c16": "kimik2.5-c16-n160-in8192-out1024.json",
-         "c32": "kimik2.5-c32-n320-in8192-out1024.json"}
+FILES = {"c8": "kimik2.5-tp4-c8-n80-in8192-out1024.json", "c16": "kimik2.5-tp4-c16-n160-in8192-out1024.json",
+         "c32": "kimik2.5-tp4-c32-n320-in8192-out1024.json"}
 QUICK = {"BENCH_COOLDOWN_S": "0", "ANSWER_TIMEOUT_S": "3"}
 
 
@@ -59,7 +59,7 @@ def test_a_sweep_runs_every_point_against_one_stack_and_summarises(tmp_path):
     assert len(dirs) == 1 and dirs[0].name == run_logs(bundle).name
     for point, name in FILES.items():
         result = json.loads((dirs[0] / name).read_text())
-        assert result["point"] == point and result["recipe"] == "kimik2.5"
+        assert result["point"] == point and result["recipe"] == "kimik2.5-tp4"
         assert result["max_concurrency"] == int(point[1:]) and result["num_prompts"] == 10 * int(point[1:])
     with open(dirs[0] / "summary.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
@@ -147,7 +147,7 @@ def test_a_point_whose_client_crashes_mid_sweep_names_the_point(tmp_path):
 def test_a_client_that_writes_no_result_fails_its_point(tmp_path):
     run, _, _ = play(tmp_path, env={"STANDIN_BENCH": "no_result:8"})
     assert run.returncode == 1
-    assert re.search(r"point c8 failed: the benchmark client wrote no result .*/kimik2\.5-c8-n80", run.stderr)
+    assert re.search(r"point c8 failed: the benchmark client wrote no result .*/kimik2\.5-tp4-c8-n80", run.stderr)
 
 
 def test_failed_requests_fail_a_point_unless_the_recipe_allows_them(tmp_path):
@@ -182,4 +182,4 @@ def test_hostile_benchmark_values_reach_the_client_literally_and_run_nothing(tmp
     assert bench[0]["argv"][bench[0]["argv"].index("--tokenizer") + 1] == value
     assert bench[0]["env"]["HOSTILE"] == value
     assert not list(tmp_path.glob("pwned*"))
-    assert json.loads((dirs[0] / "kimik2.5-c2-n20-in8192-out1024.json").read_text())["point"] == "c2"
+    assert json.loads((dirs[0] / "kimik2.5-tp4-c2-n20-in8192-out1024.json").read_text())["point"] == "c2"
