@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark: how fast generated bundles notice faults, and how little they add to start-up.
 
-For each fault scenario of tests/faults/scenarios.py (a real `local` kimik2.5 bundle, stand-in
+For each fault scenario of tests/faults/scenarios.py (a real `local` kimik2.5-tp4 bundle, stand-in
 engines, PROBE_INTERVAL_S=1), runs it N times and prints the time from the fault to the launcher's
 exit (median, min, max). Then, over N clean runs, the ready overhead: from the moment the slowest
 service (the last one the launcher waits for: the router) is ready to the launcher declaring the

@@ -21,8 +21,8 @@ def node_checks(recipe, services, gpus: int) -> tuple:
     engines = [s for s in services if s.role in ("prefill", "decode")]
     checks: list[tuple] = []
     if engines:
-        env = {**{k: str(v) for k, v in recipe.engine.env.items()}}
-        offline = any(str(v).lower() in _TRUE for k, v in env.items() if k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+        offline = any(str(v).lower() in _TRUE for k, v in recipe.engine.env.items()
+                      if k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
         checks.append(("model", recipe.model.path, "1" if offline else "0"))
     if gpus:
         checks.append(("accelerators", str(gpus), accelerator_family(recipe.cluster.accelerator)))

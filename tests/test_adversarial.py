@@ -90,7 +90,7 @@ def _slots(data, path=()):
 # Free-form maps and fields recipec passes on: each gets a slot even where kimik2.5 leaves it out.
 EXTRA = {"slurm": {"partition": "p", "account": "a", "extra-directives": {"mem": "1G"}},
          "router": {"args": {"api-key": "k"}, "env": {"R": "r"}}, "client": {"env": {"C": "c"}},
-         "decode": {"env": {"D": "d"}, "args": {"otlp-traces-endpoint": "t"}}, "model": {"served-name": "s"},
+         "decode": {"env": {"D": "d"}, "args": {"response-role": "t"}}, "model": {"served-name": "s"},
          "lmcache": {"args": {"instance-id": "i"}, "env": {"L": "l"}}}
 SEED = json.loads(json.dumps(BASE))
 for section, fields in EXTRA.items():
@@ -99,8 +99,8 @@ SEED["engine"]["args"]["chat-template"] = "c"
 SLOTS = sorted(set(_slots(SEED)), key=repr)
 # Slots any string passes every check in (free text recipec carries to a process or a reader):
 # drawn more often, so that half the cases build and their bundles are checked too.
-# (Per side, only what the two sides need not agree on: a tokenizer on one side is RC960.)
-_FREE_ARGS = {"chat-template", "otlp-traces-endpoint", "instance-id", "api-key"}
+# (decode's own flag is one both sides need not share: a per-side tokenizer is RC960.)
+_FREE_ARGS = {"chat-template", "response-role", "instance-id", "api-key"}
 FREE = [(kind, path) for kind, path in SLOTS
         if (kind == "value" and (len(path) > 1 and path[-2] == "env" or path[-1] in _FREE_ARGS
                                  or path[:2] == ("client", "command") or "extra-config" in path
@@ -325,7 +325,7 @@ def test_hostile_changelogs_lint_one_line_per_finding(tmp_path):
 # literally and that nothing they name is ever executed.
 RUN_SLOTS = [("engine", "env", "RECIPEC_HOSTILE"), ("lmcache", "env", "RECIPEC_HOSTILE"),
              ("router", "env", "RECIPEC_HOSTILE"), ("client", "env", "RECIPEC_HOSTILE"),
-             ("engine", "args", "chat-template"), ("decode", "args", "otlp-traces-endpoint"),
+             ("engine", "args", "chat-template"), ("decode", "args", "response-role"),
              ("lmcache", "args", "instance-id"), ("router", "args", "api-key")]
 # A flag's value that starts with '-' is read as a flag by the engines' parsers (and so by RC801/RC803):
 # refused at build, rightly, so it cannot be one of the values that must pass every check.
@@ -366,7 +366,7 @@ def test_hostile_values_reach_the_stand_ins_literally(tmp_path):
         client = next(c for c in calls if c["argv"][:2] == ["bench", "serve"])
         by_prog = {c["prog"]: c for c in calls if c["prog"] != "vllm"}
         wanted = {"engine": engines, "lmcache": [by_prog["lmcache"]], "router": [by_prog["vllm-router"]],
-                  "client": [client], "decode": [e for e in engines if "--otlp-traces-endpoint" in e["argv"]]}
+                  "client": [client], "decode": [e for e in engines if "--response-role" in e["argv"]]}
         for (section, kind, key), value in zip(RUN_SLOTS, values):
             assert wanted[section], section
             for call in wanted[section]:

@@ -80,3 +80,48 @@ def test_a_build_plans_once_per_target(monkeypatch, tmp_path):
     assert result.exit_code == 0, result.output
     assert sorted(calls) == sorted(placement.TARGETS)
     assert (tmp_path / "out" / "node.sh").is_file()  # the recipe's own target, slurm, was rendered
+
+
+def _devices(plan) -> dict:
+    return {s.name: dict(s.env).get("HIP_VISIBLE_DEVICES") for s in plan.services if s.role in ("prefill", "decode")}
+
+
+def test_local_target_gives_each_engine_its_own_devices():
+    """Prefill engines take the first devices, decode the next; a worker uses TP x PP x local DP."""
+    recipe = load_recipe("kimik2.5-tp4", ("prefill.tensor-parallel-size=2", "prefill.args={pipeline-parallel-size: 2}",
+                                          "decode.tensor-parallel-size=1", "decode.workers-per-node=2",
+                                          "decode.args={data-parallel-size: 2}")).recipe
+    local = build_plan(recipe, "local", recipe_path="x", recipe_sha256="y")
+    assert _devices(local) == {"prefill-0": "0,1,2,3", "decode-0": "4,5", "decode-1": "6,7"}
+    assert local.nodes[0].gpus == 8
+    # On SLURM each node has its own devices: only workers sharing a node are split.
+    slurm = build_plan(recipe, "slurm", recipe_path="x", recipe_sha256="y")
+    assert _devices(slurm) == {"prefill-0": None, "decode-0": "0,1", "decode-1": "2,3"}
+    assert [n.gpus for n in slurm.nodes] == [4, 4]
+
+
+def test_gpus_per_worker_counts_local_dp_as_vllm_does():
+    from recipec.parallel import gpus_per_worker
+
+    def gpus(*sets):
+        return gpus_per_worker(load_recipe("kimik2.5", sets).recipe, "decode")
+
+    assert gpus() == 8
+    assert gpus("decode.tensor-parallel-size=2", "decode.args={-dp: 4}") == 8
+    assert gpus("decode.tensor-parallel-size=2", "decode.args={data-parallel-size: 4, data-parallel-size-local: 2}") == 4
+    assert gpus("decode.tensor-parallel-size=2", "decode.args={data_parallel_size: 4, data-parallel-rank: 1}") == 2
+    assert gpus("decode.args={enable-expert-parallel: true}") == 8  # EP reuses the TP x DP ranks
+
+
+def test_local_gpu_check_holds_for_the_target_built_only(tmp_path):
+    """kimik2.5 lints and builds for slurm; its local build is refused naming need and have."""
+    from conftest import run_recipec
+
+    assert run_recipec("lint", "recipes/kimik2.5.yaml").returncode == 0
+    proc = run_recipec("build", "kimik2.5", "--target", "local", "-o", str(tmp_path / "b"), "--set", "prefill.nodes=2")
+    assert proc.returncode == 1 and not (tmp_path / "b").exists()
+    assert "RC967 the local target runs every engine on this machine: prefill 2 x TP8, decode 1 x TP8 need 24 GPUs, " \
+           "the machine has 8" in proc.stdout + proc.stderr
+    # A machine with the GPUs for both engines builds.
+    assert run_recipec("build", "kimik2.5", "--target", "local", "-o", str(tmp_path / "c"),
+                       "--set", "cluster.gpus-per-node=16").returncode == 0

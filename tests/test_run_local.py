@@ -1,4 +1,5 @@
-"""The local bundle of kimik2.5, run for real against stand-in engines (issue: walking skeleton)."""
+"""The local bundle of kimik2.5-tp4 (kimik2.5 on one machine), run for real against stand-in engines
+(issue: walking skeleton)."""
 
 from __future__ import annotations
 

@@ -26,7 +26,8 @@ from .registry import CHECKS, Check, Context, Finding, PlanContext, document_rul
 
 
 def _load_rule_modules() -> None:
-    from . import agreement, benchmark, connectors, flags, images, lmcache, platform, ports, topology  # noqa: F401  (registration side effect)
+    # Imported for their side effect: each module registers its checks.
+    from . import agreement, benchmark, connectors, flags, images, lmcache, platform, ports, topology  # noqa: F401
 
 
 def diagnostic(code: Code, f: Finding, doc: Document) -> Diagnostic:

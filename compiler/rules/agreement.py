@@ -99,8 +99,8 @@ def block_size(ctx):
         yield Finding(where, f"block-size {fmt(d)} on decode is not a multiple of prefill's {fmt(p)}: NIXL "
                       "cannot map prefill's blocks into decode's")
         return
-    yield Finding(where, f"block-size is {_said(p)} on prefill but {_said(d)} on decode: "
-                  f"{'Mooncake needs equal block sizes' if mode == 'mooncake' else 'NIXL needs decode a multiple of prefill'}")
+    need = "Mooncake needs equal block sizes" if mode == "mooncake" else "NIXL needs decode a multiple of prefill"
+    yield Finding(where, f"block-size is {_said(p)} on prefill but {_said(d)} on decode: {need}")
 
 
 @rule("RC962")

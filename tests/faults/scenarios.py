@@ -1,4 +1,4 @@
-"""The fault scenarios: each plays one fault against a real generated `local` bundle of kimik2.5.
+"""The fault scenarios: each plays one fault against a real generated `local` bundle of kimik2.5-tp4.
 
 Shared by tests/faults/test_faults.py (which asserts) and bench/faults.py (which times). A scenario
 says how to provoke the fault (stand-in modes, a signal, a taken port, a missing binary), what the
@@ -266,7 +266,8 @@ SCENARIOS = [
     Scenario(
         "preflight_rdma", "Mooncake over rdma on a node without RDMA devices",
         status=1, message=r"ERROR: preflight rdma failed: Mooncake uses rdma, but this node has no RDMA device",
-        tail=None, build=("prefill.kv-transfer.connectors.0.extra-config={mooncake_protocol: rdma, device_name: mlx5_0}",
+        tail=None, build=("prefill.kv-transfer.connectors.0.extra-config={mooncake_protocol: rdma, "
+                          "device_name: mlx5_0}",
                           "decode.kv-transfer.extra-config={mooncake_protocol: rdma, device_name: mlx5_0}"),
         fault_time=at_start, bound_s=DEATH_BOUND_S, nothing_started=True),
     Scenario(
