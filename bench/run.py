@@ -17,6 +17,7 @@ too. Rows:
                 validators warm, as after the first run, and cold, as on the first run)
   lint repo     recipec lint in this repository (recipes + perf-changelog.yaml)
   lint N        recipec lint of N generated recipes (N = 10, 100, 1000; bench/corpus.py)
+  variants      recipec lint of kimik2.5 on profiles and a 4 x 4 x 4 matrix of its variants (66 recipes)
   changelog     recipec lint of a 6,000-line InferenceX-format changelog
 
 --against adds the build and lint rows of another checkout (e.g. a `git worktree` of the commit
@@ -30,7 +31,7 @@ whatever else the machine is doing, so a 5% change is visible on a machine too b
 
 --profile adds `python -X importtime` of a build (the 15 costliest imports) and the in-process time
 of each stage. Measures; asserts nothing. Targets (issues): build <= 1.3x floor, lint repo <= 1.5x
-floor, per-recipe lint cost <= 2 ms, linear growth.
+floor, per-recipe lint cost <= 2 ms, linear growth, per-variant lint cost <= 2 ms.
 """
 
 from __future__ import annotations
@@ -137,6 +138,23 @@ def profile(work: Path) -> None:
     subprocess.run([PY, "-c", code], cwd=ROOT)
 
 
+def make_variants_repo(folder: Path) -> int:
+    """A project of kimik2.5 on this repository's profiles and one file of 4 x 4 x 4 variants of it;
+    returns how many recipes and variants lint checks there."""
+    (folder / "recipes").mkdir(parents=True)
+    (folder / "pyproject.toml").write_text("[tool.recipec]\n")
+    shutil.copytree(ROOT / "profiles", folder / "profiles")
+    shutil.copy(ROOT / "recipes" / "kimik2.5.yaml", folder / "recipes")
+    (folder / "recipes" / "kimik2.5-sweep.yaml").write_text(
+        "extends: kimik2.5\nname: kimik2.5-sweep\nconfig-key: kimik2.5-fp4-mi355x-sweep\nvariants:\n"
+        "  - matrix:\n"
+        "      engine.args.max-num-seqs: [64, 128, 192, 256]\n"
+        "      lmcache.l1-size-gb: [300, 600, 900, 1200]\n"
+        "      health.probe-interval-s: [2, 3, 4, 5]\n"
+        "    name: s{engine.args.max-num-seqs}-l1-{lmcache.l1-size-gb}-p{health.probe-interval-s}\n")
+    return 2 + 64
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=7)
@@ -162,6 +180,7 @@ def main() -> None:
         (work / "empty" / "perf-changelog.yaml").write_text("[]\n")
         # its own project root: without it the walk up finds work/pyproject.toml and its 1,000 recipes
         (work / "empty" / "pyproject.toml").write_text("[tool.recipec]\n")
+        variants = make_variants_repo(work / "variants")
         nocache = {**os.environ, "RECIPEC_NO_CACHE": "1"}
         run_once(recipec("build", "kimik2.5", "-o", str(work / "b")), ROOT, None)  # warm the caches
         files = {n: [f"recipes/bench-{i:04d}.yaml" for i in range(n)] for n in (10, 100, 1000)}
@@ -177,6 +196,8 @@ def main() -> None:
             ("recipec lint, start-up (empty changelog)", recipec("lint"), work / "empty", None, None),
             *((f"recipec lint, {n} recipes", recipec("lint", *files[n], "--changelog", "empty.yaml"), work, None,
                max(3, opts.runs // 2) if n == 1000 else None) for n in (10, 100, 1000)),
+            (f"recipec lint, {variants} variants on profiles", recipec("lint", "--only", "recipes"),
+             work / "variants", None, None),
             (f"recipec lint, changelog of {log.count(chr(10))} lines",
              recipec("lint", "--changelog", "changelog.yaml", "--repo", REPO, "recipes/bench-0000.yaml"), work,
              None, None),
@@ -204,6 +225,9 @@ def main() -> None:
               f"lint of this repository {by['recipec lint (this repository)']['cpu'] / bare:.2f}x the floor")
         print(f"per recipe above start-up: 10: {per[10]:.2f} ms, 100: {per[100]:.2f} ms, "
               f"1000: {per[1000]:.2f} ms; marginal 100 -> 1000: {slope:.2f} ms/recipe")
+        per_variant = (by[f"recipec lint, {variants} variants on profiles"]["cpu"] - start) / variants * 1000
+        print(f"per variant above start-up ({variants} recipes and variants of one kimik2.5 sweep on "
+              f"profiles): {per_variant:.2f} ms")
         changelog_row = next(r for name, r in rows if name.startswith("recipec lint, changelog"))
         print(f"changelog above start-up: {(changelog_row['cpu'] - start) * 1000:.1f} ms")
         if opts.against:

@@ -135,22 +135,24 @@ def apply_overrides(doc: Document, overrides: tuple) -> None:
                 raise UsageError(f"--set {text!r}: {'.'.join(keys[:i])} is a value, not a mapping")
             path.append(k)
             if last:
+                replaced = node[k] if isinstance(node, list) else node.get(k)
                 node[k] = value
             else:
                 nxt = node[k] if isinstance(node, list) else node.get(k)
                 if nxt is None:
                     nxt = node[k] = {}
                 node = nxt
-        _set_origin(doc, tuple(path), value, Position(f"--set {text}"))
+        _set_origin(doc, tuple(path), value, Position(f"--set {text}"), replaced)
 
 
-def _set_origin(doc: Document, keypath: tuple, value, origin: Position) -> None:
+def _set_origin(doc: Document, keypath: tuple, value, origin: Position, replaced=None) -> None:
     """Every value under ``keypath`` was written by one --set (or variant override): say so, and
-    forget the positions of what it replaced."""
+    forget the positions of what it replaced (a mapping or list: its items had positions too)."""
     n = len(keypath)
-    for marks in (doc.positions, doc.key_positions):
-        for stale in [k for k in dict.keys(marks) if k[:n] == keypath and len(k) > n]:
-            dict.__delitem__(marks, stale)
+    if isinstance(replaced, (dict, list)):
+        for marks in (doc.positions, doc.key_positions):
+            for stale in [k for k in dict.keys(marks) if k[:n] == keypath and len(k) > n]:
+                dict.__delitem__(marks, stale)
     stack = [(keypath, value)]
     while stack:
         at, item = stack.pop()

@@ -11,6 +11,7 @@ import difflib
 import json
 import re
 
+from .escape import one_line
 from .load import Document
 
 _PLAIN = re.compile(r"^[A-Za-z0-9_/${}][A-Za-z0-9_./:${}+-]*\Z")
@@ -43,15 +44,15 @@ def to_yaml(doc: Document, origins: bool) -> str:
     each value naming where it was written."""
     lines: list[tuple[str, str]] = []
 
-    def origin(keypath):
-        return str(doc.position(keypath)) if origins else ""
+    def origin(keypath):  # a --set's text may hold anything: one visible line
+        return one_line(str(doc.position(keypath))) if origins else ""
 
     def walk(value, keypath, indent):
         pad = "  " * indent
         items = value.items() if isinstance(value, dict) else enumerate(value)
         for key, item in items:
             here = keypath + (key,)
-            lead = f"{pad}{key}:" if isinstance(value, dict) else f"{pad}-"
+            lead = f"{pad}{scalar(key)}:" if isinstance(value, dict) else f"{pad}-"
             if isinstance(item, (dict, list)) and item:
                 if isinstance(value, list) and isinstance(item, dict):
                     # `- key: value` on the item's line, its other keys under it
@@ -91,15 +92,18 @@ def diff_recipes(a, b) -> list[str]:
     """Value by value: `- path: value  # origin` for A, `+ ...` for B, where they differ."""
     fa, fb = flatten(a.doc.data), flatten(b.doc.data)
     out = []
-    for keypath in sorted(set(fa) | set(fb), key=lambda k: tuple(str(p) for p in k)):
+    def order(keypath):  # keys alphabetically, list items by index (2 before 10)
+        return tuple((1, 0, p) if isinstance(p, str) else (0, p, "") for p in keypath)
+
+    for keypath in sorted(set(fa) | set(fb), key=order):
         va, vb = fa.get(keypath, _MISSING), fb.get(keypath, _MISSING)
         if va == vb and type(va) is type(vb):
             continue
-        path = ".".join(map(str, keypath))
+        path = ".".join(scalar(p) if isinstance(p, str) else str(p) for p in keypath)
         if va is not _MISSING:
-            out.append(f"- {path}: {scalar(va)}  # {a.doc.position(keypath)}")
+            out.append(f"- {path}: {scalar(va)}  # {one_line(str(a.doc.position(keypath)))}")
         if vb is not _MISSING:
-            out.append(f"+ {path}: {scalar(vb)}  # {b.doc.position(keypath)}")
+            out.append(f"+ {path}: {scalar(vb)}  # {one_line(str(b.doc.position(keypath)))}")
     return out
 
 

@@ -77,9 +77,11 @@ def installed(snapshot, tmp_path_factory) -> Path:
 
 
 def test_the_wheel_builds_kimik2_5_from_an_unrelated_directory(installed, tmp_path):
-    # a user's repository: a copy of recipes/, no pyproject, far from recipec's source
+    # a user's repository: a copy of recipes/ and the profiles they extend, no pyproject, far from
+    # recipec's source
     project = tmp_path / "user" / "serving"
     shutil.copytree(ROOT / "recipes", project / "recipes")
+    shutil.copytree(ROOT / "profiles", project / "profiles")
     (project / "ops").mkdir()
     env = clean_env(XDG_CACHE_HOME=str(tmp_path / "cache"), HOME=str(tmp_path))
     recipec = installed / "recipec"

@@ -101,3 +101,20 @@ def test_changelog_may_name_a_variants_config_key(repo):
         "  pr-link: https://github.com/acme/r/pull/1\n")
     proc = run_recipec("lint", "--repo", "acme/r", cwd=repo)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_variants_do_not_leak_into_each_other_or_the_recipe(repo, monkeypatch):
+    """Variants share the recipe's data where they do not override it (copy on write)."""
+    from recipec.pipeline import load_all, load_source
+
+    monkeypatch.chdir(repo)
+    source = load_source(repo / "recipes" / "kimik2.5-sweep.yaml", "recipes/kimik2.5-sweep.yaml")
+    loaded = load_all(source)
+    assert [x.recipe.name for x in loaded] == ["kimik2.5-sweep", "kimik2.5-sweep-l1-600", *(
+        f"kimik2.5-sweep-d-tp{tp}-seqs{s}" for tp in (4, 8) for s in (128, 256))]
+    base, small, tp4 = loaded[0].recipe, loaded[1].recipe, loaded[2].recipe
+    assert (base.lmcache.l1_size_gb, small.lmcache.l1_size_gb, tp4.lmcache.l1_size_gb) == (1200, 600, 1200)
+    assert (base.decode.tensor_parallel_size, tp4.decode.tensor_parallel_size) == (8, 4)
+    assert (dict(base.engine.args)["max-num-seqs"], dict(tp4.engine.args)["max-num-seqs"]) == (256, 128)
+    assert source.doc.data["lmcache"]["l1-size-gb"] == 1200
+    assert len({x.sha256 for x in loaded}) == len(loaded)

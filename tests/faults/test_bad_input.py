@@ -37,7 +37,7 @@ def test_hostile_strings_arrive_literally_and_run_nothing(tmp_path):
     v = {k: hostile(marker, k) for k in
          ("model", "served", "engine_env", "prefill_env", "lmcache_env", "router_env", "client_env",
           "engine_arg", "decode_arg", "lmcache_arg", "router_arg", "client_arg")}
-    recipe = yaml.safe_load((ROOT / "tests" / "data" / "kimik2.5-tp4-flat.yaml").read_text())
+    recipe = yaml.safe_load((ROOT / "tests" / "data" / "kimik2.5-tp4-flat.yaml").read_text())  # fits one machine
     recipe["model"] = {"path": v["model"], "served-name": v["served"]}
     recipe["engine"]["env"]["RECIPEC_HOSTILE"] = v["engine_env"]
     recipe["engine"]["args"]["chat-template"] = v["engine_arg"]
