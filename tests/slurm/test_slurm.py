@@ -94,7 +94,10 @@ def test_stack_comes_up_on_two_nodes_and_the_job_completes(cluster, bundle, stan
     """COMPLETED 0:0; rank 0 waited for decode-0 on the other node (slow to start here) while it
     watched its own services; rank 1 left once the router was gone; every log in one directory."""
     path, ports = bundle
-    job = submit(cluster, path, path_dir=standins, env={f"STANDIN_{ports['decode.port']}": "slow_start:3"})
+    # The client runs 3 s: long enough for rank 1 to see the router up and serve (a client that ends
+    # at once can end the run before rank 1's own wait for the router is over).
+    job = submit(cluster, path, path_dir=standins, env={f"STANDIN_{ports['decode.port']}": "slow_start:3",
+                                                         "STANDIN_CLIENT_SECS": "3"})
     end = job.wait_end()
     out = end.output
     assert (end.state, end.exit_code) == ("COMPLETED", "0:0"), out
