@@ -78,13 +78,29 @@ def port_overrides() -> tuple[list[str], dict[str, int]]:
     return [f"{k}={v}" for k, v in ports.items()], ports
 
 
-def build_local(out: Path, *extra: str, recipe: str = "kimik2.5") -> dict[str, int]:
-    """Build recipe for the local target into out, on free ports; returns the ports."""
+def build_local(out: Path, *extra: str, recipe: str = "kimik2.5", runtime: str = "none",
+                bin_dir: Path | None = None) -> dict[str, int]:
+    """Build recipe for the local target into out, on free ports; returns the ports.
+
+    runtime none: every service from PATH, whatever the recipe's container section says. podman:
+    every service in podman, in the stand-in image, with the stand-ins of bin_dir (tests/podman.py).
+    """
     sets, ports = port_overrides()
-    args = ["build", recipe, "--target", "local", "-o", str(out)]
+    where, cwd = recipe, ROOT
+    if runtime == "none":
+        sets.append("container.runtime=none")
+        sets.append("container.services={}")
+    else:
+        from podman import STANDIN_IMAGE, container_project, make_image, standin_sets
+
+        assert runtime == "podman" and bin_dir is not None, (runtime, bin_dir)
+        where = str(container_project(out.parent / "project", recipe))
+        cwd = out.parent / "project"
+        sets += standin_sets(make_image(STANDIN_IMAGE), bin_dir, ports)
+    args = ["build", where, "--target", "local", "-o", str(out)]
     for s in [*sets, *extra]:
         args += ["--set", s]
-    run_recipec(*args, check=True)
+    run_recipec(*args, cwd=cwd, check=True)
     return ports
 
 

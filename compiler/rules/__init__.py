@@ -25,7 +25,7 @@ from .registry import CHECKS, Check, Context, Finding, PlanContext, document_rul
 
 
 def _load_rule_modules() -> None:
-    from . import connectors, flags, images, lmcache, ports, topology  # noqa: F401  (registration side effect)
+    from . import connectors, containers, flags, images, lmcache, ports, topology  # noqa: F401  (registration side effect)
 
 
 def diagnostic(code: Code, f: Finding, doc: Document) -> Diagnostic:

@@ -1,0 +1,28 @@
+"""apptainer: `apptainer exec` in the foreground; the service's processes are the client's children.
+
+Nothing outlives the client's process group, so teardown is lib.sh's as without containers (no
+names to remove). Host network is apptainer's default. --cleanenv keeps the host's env out; the
+service's env goes in as APPTAINERENV_NAME of the client (apptainer sets NAME in the container), a
+passed-on host variable as APPTAINERENV_NAME=${NAME:-}. --containall keeps the home directory and
+/tmp of the host out; mounts are --bind SRC:DST[:ro]. Devices: --rocm (AMD), --nv (NVIDIA).
+"""
+
+from __future__ import annotations
+
+from ..words import Ref
+from .base import Runtime, Wrapped, joined
+
+
+class Apptainer(Runtime):
+    name = command = "apptainer"
+
+    def wrap(self, image, name, mounts, env, pass_env, devices):
+        words: list = ["apptainer", "exec", "--cleanenv", "--containall"]
+        words += {"amd": ("--rocm",), "nvidia": ("--nv",)}.get(devices, ())
+        for m in mounts:
+            words.append(joined("--bind=", m.source, ":", m.target, ":ro" if m.read_only else ":rw"))
+        words.append(image)
+        exported = [(f"APPTAINERENV_{key}", value) for key, value in env]
+        # ${NAME:-}: an unset host variable passes an empty one (set -u must not end the launcher).
+        exported += [(f"APPTAINERENV_{key}", Ref(f"{key}:-")) for key in pass_env]
+        return Wrapped(tuple(words), tuple(exported))
