@@ -76,7 +76,7 @@ def contain(recipe, place, svc: Service) -> Service:
     if runtime is None:
         return svc
     c = recipe.container
-    image = image_of(recipe, svc.role)
+    image = runtime.reference(image_of(recipe, svc.role))
     name = joined(place.container_prefix(), "-", svc.name) if runtime.names_containers else None
     env = tuple(svc.env) + tuple((k, _text(v)) for k, v in c.env.items() if k not in dict(svc.env))
     if c.hf_cache:

@@ -16,6 +16,10 @@ from .base import Runtime, Wrapped, joined
 class Apptainer(Runtime):
     name = command = "apptainer"
 
+    def reference(self, image: str) -> str:
+        """A SIF file or sandbox directory as it is; a registry image as a docker:// URI."""
+        return image if image.startswith("/") or "://" in image else "docker://" + image
+
     def wrap(self, image, name, mounts, env, pass_env, devices):
         words: list = ["apptainer", "exec", "--cleanenv", "--containall"]
         words += {"amd": ("--rocm",), "nvidia": ("--nv",)}.get(devices, ())

@@ -44,6 +44,10 @@ class Runtime:
     needs_job: bool = False  # runs only where node scripts are tasks of a SLURM job (placement.in_job)
     names_containers: bool = False  # teardown removes its containers by name (container.sh)
 
+    def reference(self, image: str) -> str:
+        """The recipe's image as this runtime names it (pulls and runs it by)."""
+        return image
+
     def wrap(self, image: str, name: Word | None, mounts: tuple, env: tuple, pass_env: tuple,
              devices: str) -> Wrapped:
         """The start of one service in image: mounts (Mount), env ((NAME, Word) the service gets),

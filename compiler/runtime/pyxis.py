@@ -19,6 +19,17 @@ class Pyxis(Runtime):
     command = "srun"
     needs_job = True
 
+    def reference(self, image: str) -> str:
+        """An enroot URI: the registry host is separated from the image by '#', not '/' (pyxis
+        args.c: `[USER@][REGISTRY#]IMAGE[:TAG]`); docker.io is enroot's default. A path (a squashfs
+        file made by `enroot import`) stays as it is."""
+        if image.startswith("/") or "#" in image:
+            return image
+        first, _, rest = image.partition("/")
+        if rest and ("." in first or ":" in first or first == "localhost"):
+            return rest if first == "docker.io" else f"{first}#{rest}"
+        return image
+
     def wrap(self, image, name, mounts, env, pass_env, devices):
         words: list = ["srun", "--overlap", "--nodes=1", "--ntasks=1",
                        joined("--nodelist=", Ref("SLURMD_NODENAME")), joined("--container-image=", image)]

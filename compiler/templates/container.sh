@@ -18,6 +18,9 @@
 # 0. setup
 ####################################################################################################
 
+set -euo pipefail
+shopt -s inherit_errexit
+
 : "${RUNTIME_CALL_TIMEOUT_S:=30}" # seconds one runtime call (inspect, rm) may take
 for _tunable in IMAGE_TIMEOUT_S CONTAINER_START_TIMEOUT_S RUNTIME_CALL_TIMEOUT_S; do
   if [[ ! ${!_tunable:-} =~ ^[0-9]+$ ]] || ((${!_tunable} < 1)); then
