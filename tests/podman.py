@@ -67,7 +67,7 @@ def container_project(folder: Path, recipe: str) -> Path:
 def standin_sets(image: str, bin_dir: Path, ports: dict) -> list[str]:
     """--set texts running every service of kimik2.5 in podman with the stand-ins of bin_dir."""
     names = [*(f"STANDIN_{p}" for p in sorted(set(ports.values()))), *STANDIN_VARS]
-    return [f"image={image}", "container.runtime=podman", "container.devices=none",
+    return [f"image={image}", "container.runtime=podman", "container.devices=none", "container.hf-cache=null",
             f"container.mounts=[{{source: {STANDINS}}}, {{source: {bin_dir}}}]",
             f"container.env={{PATH: '{bin_dir}:/usr/local/bin:/usr/bin:/bin'}}",
             f"container.pass-env=[{', '.join(names)}]"]
