@@ -71,11 +71,13 @@ def free_ports(n: int) -> list[int]:
 
 
 def port_overrides() -> tuple[list[str], dict[str, int]]:
-    """--set flags moving every kimik2.5 port to a free one (tests may run beside real servers)."""
+    """--set flags moving every kimik2.5 port to a free one (tests may run beside real servers), and
+    its services out of their containers (the stand-ins run from PATH; a later --set of
+    container.runtime puts them back in one: tests/podman.py)."""
     names = ["prefill.port", "prefill.mooncake-bootstrap-port", "decode.port", "lmcache.port",
              "lmcache.http-port", "router.port", "router.prometheus-port"]
     ports = dict(zip(names, free_ports(len(names))))
-    return [f"{k}={v}" for k, v in ports.items()], ports
+    return [f"{k}={v}" for k, v in ports.items()] + ["container.runtime=none", "container.services={}"], ports
 
 
 def build_local(out: Path, *extra: str, recipe: str = "kimik2.5", runtime: str = "none",
@@ -87,10 +89,7 @@ def build_local(out: Path, *extra: str, recipe: str = "kimik2.5", runtime: str =
     """
     sets, ports = port_overrides()
     where, cwd = recipe, ROOT
-    if runtime == "none":
-        sets.append("container.runtime=none")
-        sets.append("container.services={}")
-    else:
+    if runtime != "none":
         from podman import STANDIN_IMAGE, container_project, make_image, standin_sets
 
         assert runtime == "podman" and bin_dir is not None, (runtime, bin_dir)
