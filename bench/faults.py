@@ -52,7 +52,7 @@ def bench_faults(names: list[str], runs: int, runtimes: list[str]) -> list[tuple
                 with tempfile.TemporaryDirectory() as tmp:
                     try:
                         out = scenarios.play(sc, Path(tmp), runtime)
-                    except AssertionError as exc:  # e.g. no fault event: the scenario did not play
+                    except (AssertionError, KeyError) as exc:  # e.g. no fault event: the scenario did not play
                         print(f"  {sc.name} ({runtime}): {str(exc).splitlines()[0]}", file=sys.stderr)
                         ok = False
                         continue
