@@ -69,7 +69,7 @@ def test_pyxis_one_srun_step_per_service_with_an_enroot_uri():
         "srun", "--overlap", "--nodes=1", "--ntasks=1", "--nodelist=${SLURMD_NODENAME}",
         "--container-image=vllm/vllm-openai-rocm:v0.33.0",
         "--container-mounts=/root/.cache/huggingface:/root/.cache/huggingface,${LOG_DIR}:${LOG_DIR}",
-        "--no-container-mount-home", "--container-env=HF_HOME,HF_TOKEN"]
+        "--no-container-mount-home", "--export=HF_HOME,HF_TOKEN", "--container-env=HF_HOME,HF_TOKEN"]
     # pyxis takes the env from srun's own: the client process gets it, and --container-env lists it.
     prefill = service(plan, "prefill-0")
     assert dict(prefill.container.env)["VLLM_ROCM_USE_AITER"] == "1"
@@ -94,7 +94,7 @@ def test_apptainer_clean_env_binds_and_docker_uri():
     plan = plan_of("slurm", "container.runtime=apptainer", "container.pass-env=[HF_TOKEN]",
                    "container.mounts=[{source: /models, target: /m}]")
     prefill = service(plan, "prefill-0")
-    assert words(prefill) == ["apptainer", "exec", "--cleanenv", "--containall", "--rocm",
+    assert words(prefill) == ["apptainer", "exec", "--cleanenv", "--rocm",
                               "--bind=/models:/m:ro", "--bind=/root/.cache/huggingface:/root/.cache/huggingface:rw",
                               "--bind=${LOG_DIR}:${LOG_DIR}:rw", "docker://docker.io/vllm/vllm-openai-rocm:v0.33.0"]
     env = {k: plain(v) for k, v in prefill.container.env}

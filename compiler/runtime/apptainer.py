@@ -3,8 +3,10 @@
 Nothing outlives the client's process group, so teardown is lib.sh's as without containers (no
 names to remove). Host network is apptainer's default. --cleanenv keeps the host's env out; the
 service's env goes in as APPTAINERENV_NAME of the client (apptainer sets NAME in the container), a
-passed-on host variable as APPTAINERENV_NAME=${NAME:-}. --containall keeps the home directory and
-/tmp of the host out; mounts are --bind SRC:DST[:ro]. Devices: --rocm (AMD), --nv (NVIDIA).
+passed-on host variable as APPTAINERENV_NAME=${NAME:-}. No --contain/--containall: those also
+give the container its own IPC (and PID) namespace, where the engines need the host's IPC as with
+docker's --ipc=host; apptainer's default system binds stay. Mounts are --bind SRC:DST[:ro|:rw].
+Devices: --rocm (AMD), --nv (NVIDIA).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ class Apptainer(Runtime):
         return image if image.startswith("/") or "://" in image else "docker://" + image
 
     def wrap(self, image, name, mounts, env, pass_env, devices):
-        words: list = ["apptainer", "exec", "--cleanenv", "--containall"]
+        words: list = ["apptainer", "exec", "--cleanenv"]
         words += {"amd": ("--rocm",), "nvidia": ("--nv",)}.get(devices, ())
         for m in mounts:
             words.append(joined("--bind=", m.source, ":", m.target, ":ro" if m.read_only else ":rw"))

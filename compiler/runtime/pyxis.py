@@ -40,6 +40,9 @@ class Pyxis(Runtime):
             words.append(joined("--container-mounts=", *items[1:]))
         words.append("--no-container-mount-home")
         names = [key for key, _ in env] + list(pass_env)
+        # srun passes its whole environment to the step by default, and pyxis sets it in the
+        # container: --export keeps it to the listed names (and SLURM's own variables).
+        words.append("--export=" + (",".join(names) if names else "NONE"))
         if names:
             words.append("--container-env=" + ",".join(names))
         return Wrapped(tuple(words), tuple(env))

@@ -67,7 +67,6 @@ run_rank_0() {
     -- \
     apptainer exec \
       --cleanenv \
-      --containall \
       --rocm \
       --bind=/root/.cache/huggingface:/root/.cache/huggingface:rw \
       "--bind=${LOG_DIR}:${LOG_DIR}:rw" \
@@ -105,7 +104,6 @@ run_rank_0() {
     -- \
     apptainer exec \
       --cleanenv \
-      --containall \
       --rocm \
       --bind=/root/.cache/huggingface:/root/.cache/huggingface:rw \
       "--bind=${LOG_DIR}:${LOG_DIR}:rw" \
@@ -137,7 +135,6 @@ run_rank_0() {
     -- \
     apptainer exec \
       --cleanenv \
-      --containall \
       --rocm \
       --bind=/root/.cache/huggingface:/root/.cache/huggingface:rw \
       "--bind=${LOG_DIR}:${LOG_DIR}:rw" \
@@ -169,7 +166,6 @@ run_rank_0() {
       -- \
       apptainer exec \
         --cleanenv \
-        --containall \
         --rocm \
         --bind=/root/.cache/huggingface:/root/.cache/huggingface:rw \
         "--bind=${LOG_DIR}:${LOG_DIR}:rw" \
@@ -219,7 +215,6 @@ run_rank_1() {
     -- \
     apptainer exec \
       --cleanenv \
-      --containall \
       --rocm \
       --bind=/root/.cache/huggingface:/root/.cache/huggingface:rw \
       "--bind=${LOG_DIR}:${LOG_DIR}:rw" \

@@ -73,6 +73,7 @@ run_rank_0() {
       --container-image=vllm/vllm-openai-rocm:v0.33.0 \
       "--container-mounts=/root/.cache/huggingface:/root/.cache/huggingface,${LOG_DIR}:${LOG_DIR}" \
       --no-container-mount-home \
+      --export=HF_HOME \
       --container-env=HF_HOME \
       lmcache server \
       --host 127.0.0.1 \
@@ -113,6 +114,7 @@ run_rank_0() {
       --container-image=vllm/vllm-openai-rocm:v0.33.0 \
       "--container-mounts=/root/.cache/huggingface:/root/.cache/huggingface,${LOG_DIR}:${LOG_DIR}" \
       --no-container-mount-home \
+      --export=VLLM_USE_V1,VLLM_ROCM_USE_AITER,VLLM_ROCM_USE_AITER_RMSNORM,VLLM_ROCM_QUICK_REDUCE_QUANTIZATION,HSA_NO_SCRATCH_RECLAIM,VLLM_ENGINE_READY_TIMEOUT_S,VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS,VLLM_HOST_IP,VLLM_MOONCAKE_BOOTSTRAP_PORT,HF_HOME \
       --container-env=VLLM_USE_V1,VLLM_ROCM_USE_AITER,VLLM_ROCM_USE_AITER_RMSNORM,VLLM_ROCM_QUICK_REDUCE_QUANTIZATION,HSA_NO_SCRATCH_RECLAIM,VLLM_ENGINE_READY_TIMEOUT_S,VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS,VLLM_HOST_IP,VLLM_MOONCAKE_BOOTSTRAP_PORT,HF_HOME \
       vllm serve amd/Kimi-K2.5-MXFP4 \
       --host "${NODE_ADDR}" \
@@ -147,6 +149,7 @@ run_rank_0() {
       --container-image=vllm/vllm-openai-rocm:v0.33.0 \
       "--container-mounts=/root/.cache/huggingface:/root/.cache/huggingface,${LOG_DIR}:${LOG_DIR}" \
       --no-container-mount-home \
+      --export=HF_HOME \
       --container-env=HF_HOME \
       vllm-router \
       --host 0.0.0.0 \
@@ -181,6 +184,7 @@ run_rank_0() {
         --container-image=vllm/vllm-openai-rocm:v0.33.0 \
         "--container-mounts=/root/.cache/huggingface:/root/.cache/huggingface,${LOG_DIR}:${LOG_DIR}" \
         --no-container-mount-home \
+        --export=HF_HOME \
         --container-env=HF_HOME \
         vllm bench serve \
         --backend vllm \
@@ -233,6 +237,7 @@ run_rank_1() {
       --container-image=vllm/vllm-openai-rocm:v0.33.0 \
       "--container-mounts=/root/.cache/huggingface:/root/.cache/huggingface,${LOG_DIR}:${LOG_DIR}" \
       --no-container-mount-home \
+      --export=VLLM_USE_V1,VLLM_ROCM_USE_AITER,VLLM_ROCM_USE_AITER_RMSNORM,VLLM_ROCM_QUICK_REDUCE_QUANTIZATION,HSA_NO_SCRATCH_RECLAIM,VLLM_ENGINE_READY_TIMEOUT_S,VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS,VLLM_HOST_IP,HF_HOME \
       --container-env=VLLM_USE_V1,VLLM_ROCM_USE_AITER,VLLM_ROCM_USE_AITER_RMSNORM,VLLM_ROCM_QUICK_REDUCE_QUANTIZATION,HSA_NO_SCRATCH_RECLAIM,VLLM_ENGINE_READY_TIMEOUT_S,VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS,VLLM_HOST_IP,HF_HOME \
       vllm serve amd/Kimi-K2.5-MXFP4 \
       --host "${NODE_ADDR}" \
