@@ -34,7 +34,7 @@ def words(svc) -> list[str]:
 def test_docker_on_amd_nodes_as_inferencex_runs_it():
     """kimik2.5: docker, AMD devices, host network and IPC, --init, named by job and service."""
     prefill = service(plan_of("slurm"), "prefill-0")
-    assert words(prefill)[:8] == ["docker", "run", "--rm", "--init", "--pull=never",
+    assert words(prefill)[:7] == ["docker", "run", "--init", "--pull=never",
                                   "--name=recipec-kimik2.5-job${SLURM_JOB_ID}-prefill-0", "--network=host", "--ipc=host"]
     w = words(prefill)
     for flag in ("--device=/dev/kfd", "--device=/dev/dri", "--group-add=video"):

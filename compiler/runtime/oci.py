@@ -4,7 +4,10 @@ The foreground client is the service's process (its PID the launcher watches; --
 default, hands it the teardown's TERM). --init puts an init as PID 1, which passes TERM on: without
 it the engine is PID 1 and ignores TERM (measured, docs/containers.md). A SIGKILLed client leaves its
 container running, so teardown also removes each container by the name it was given
-(container.sh). --pull=never: the image preflight pulled it before anything started.
+(container.sh). No --rm: teardown removes every container it named anyway (one call for all), and
+with --rm the client exits only after it has removed its container, 0.2-0.3 s after the container
+did (measured): a death is noticed that much later, and every client of a teardown pays it.
+--pull=never: the image preflight pulled it before anything started.
 Device flags: AMD as InferenceX passes them (benchmarks/multi_node/amd_utils/job.slurm); NVIDIA as
 --gpus (docker, NVIDIA Container Toolkit) or CDI (podman).
 """
@@ -22,7 +25,7 @@ class _OCI(Runtime):
     names_containers = True
 
     def wrap(self, image, name, mounts, env, pass_env, devices):
-        words: list = [self.command, "run", "--rm", "--init", "--pull=never", joined("--name=", name),
+        words: list = [self.command, "run", "--init", "--pull=never", joined("--name=", name),
                        "--network=host", "--ipc=host"]
         words += {"amd": AMD_DEVICES, "nvidia": self.nvidia}.get(devices, ())
         for m in mounts:

@@ -65,7 +65,6 @@ track_container lmcache-0 podman "recipec-kimik2.5-${RUN_ID}-lmcache-0" docker.i
 start_service lmcache-0 "$LOG_DIR/lmcache-0.log" http://127.0.0.1:8081/healthcheck \
   -- \
   podman run \
-    --rm \
     --init \
     --pull=never \
     "--name=recipec-kimik2.5-${RUN_ID}-lmcache-0" \
@@ -97,7 +96,6 @@ track_container decode-0 podman "recipec-kimik2.5-${RUN_ID}-decode-0" docker.io/
 start_service decode-0 "$LOG_DIR/decode-0.log" http://127.0.0.1:8200/health \
   -- \
   podman run \
-    --rm \
     --init \
     --pull=never \
     "--name=recipec-kimik2.5-${RUN_ID}-decode-0" \
@@ -146,7 +144,6 @@ track_container prefill-0 podman "recipec-kimik2.5-${RUN_ID}-prefill-0" docker.i
 start_service prefill-0 "$LOG_DIR/prefill-0.log" http://127.0.0.1:8100/health \
   -- \
   podman run \
-    --rm \
     --init \
     --pull=never \
     "--name=recipec-kimik2.5-${RUN_ID}-prefill-0" \
@@ -196,7 +193,6 @@ track_container router podman "recipec-kimik2.5-${RUN_ID}-router" docker.io/vllm
 start_service router "$LOG_DIR/router.log" http://127.0.0.1:8000/health \
   -- \
   podman run \
-    --rm \
     --init \
     --pull=never \
     "--name=recipec-kimik2.5-${RUN_ID}-router" \
@@ -238,7 +234,6 @@ else
   start_service client "$LOG_DIR/client.log" '' \
     -- \
     podman run \
-      --rm \
       --init \
       --pull=never \
       "--name=recipec-kimik2.5-${RUN_ID}-client" \

@@ -161,8 +161,8 @@ await_containers() {
     check_alive
     still=()
     for name in "${pending[@]}"; do
-      # A client that has ended took its container with it (--rm): a critical service's exit is
-      # check_alive's to report, the client step's its caller's.
+      # A client that has ended: its container has too (teardown removes it). A critical
+      # service's exit is check_alive's to report, the client step's its caller's.
       kill -0 "${SERVICE_PID[$name]}" 2>/dev/null || continue
       state=""
       if runtime_call "$RUNTIME_CALL_TIMEOUT_S" "${CONTAINER_RUNTIME[$name]}" container inspect \
@@ -228,7 +228,7 @@ remove_named() {
         >>"$logfile" 2>&1 </dev/null 9>&- || status=$?
       ;;
     docker)
-      # A container already gone (--rm fired) is what was wanted: only other errors count.
+      # A container already gone is what was wanted: only other errors count.
       timeout -k 2 "${RUNTIME_CALL_TIMEOUT_S:-30}" docker rm --force -- "$@" \
         >>"$logfile.docker" 2>&1 </dev/null 9>&- || status=$?
       if ((status == 1)) && ! grep -v -e 'No such container' -e '^[^E]' -- "$logfile.docker" >/dev/null 2>&1; then

@@ -64,7 +64,6 @@ track_container lmcache-0 docker "recipec-kimik2.5-${RUN_ID}-lmcache-0" docker.i
 start_service lmcache-0 "$LOG_DIR/lmcache-0.log" http://127.0.0.1:8081/healthcheck \
   -- \
   docker run \
-    --rm \
     --init \
     --pull=never \
     "--name=recipec-kimik2.5-${RUN_ID}-lmcache-0" \
@@ -96,7 +95,6 @@ track_container decode-0 docker "recipec-kimik2.5-${RUN_ID}-decode-0" docker.io/
 start_service decode-0 "$LOG_DIR/decode-0.log" http://127.0.0.1:8200/health \
   -- \
   docker run \
-    --rm \
     --init \
     --pull=never \
     "--name=recipec-kimik2.5-${RUN_ID}-decode-0" \
@@ -145,7 +143,6 @@ track_container prefill-0 docker "recipec-kimik2.5-${RUN_ID}-prefill-0" docker.i
 start_service prefill-0 "$LOG_DIR/prefill-0.log" http://127.0.0.1:8100/health \
   -- \
   docker run \
-    --rm \
     --init \
     --pull=never \
     "--name=recipec-kimik2.5-${RUN_ID}-prefill-0" \
@@ -195,7 +192,6 @@ track_container router docker "recipec-kimik2.5-${RUN_ID}-router" docker.io/vllm
 start_service router "$LOG_DIR/router.log" http://127.0.0.1:8000/health \
   -- \
   docker run \
-    --rm \
     --init \
     --pull=never \
     "--name=recipec-kimik2.5-${RUN_ID}-router" \
@@ -237,7 +233,6 @@ else
   start_service client "$LOG_DIR/client.log" '' \
     -- \
     docker run \
-      --rm \
       --init \
       --pull=never \
       "--name=recipec-kimik2.5-${RUN_ID}-client" \

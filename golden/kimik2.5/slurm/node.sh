@@ -65,7 +65,6 @@ run_rank_0() {
   start_service lmcache-0 "$LOG_DIR/lmcache-0.log" http://127.0.0.1:8081/healthcheck \
     -- \
     docker run \
-      --rm \
       --init \
       --pull=never \
       "--name=recipec-kimik2.5-job${SLURM_JOB_ID}-lmcache-0" \
@@ -104,7 +103,6 @@ run_rank_0() {
   start_service prefill-0 "$LOG_DIR/prefill-0.log" "http://${NODE_0_ADDR}:8100/health" \
     -- \
     docker run \
-      --rm \
       --init \
       --pull=never \
       "--name=recipec-kimik2.5-job${SLURM_JOB_ID}-prefill-0" \
@@ -155,7 +153,6 @@ run_rank_0() {
   start_service router "$LOG_DIR/router.log" "http://${NODE_0_ADDR}:8000/health" \
     -- \
     docker run \
-      --rm \
       --init \
       --pull=never \
       "--name=recipec-kimik2.5-job${SLURM_JOB_ID}-router" \
@@ -197,7 +194,6 @@ run_rank_0() {
     start_service client "$LOG_DIR/client.log" '' \
       -- \
       docker run \
-        --rm \
         --init \
         --pull=never \
         "--name=recipec-kimik2.5-job${SLURM_JOB_ID}-client" \
@@ -249,7 +245,6 @@ run_rank_1() {
   start_service decode-0 "$LOG_DIR/decode-0.log" "http://${NODE_1_ADDR}:8200/health" \
     -- \
     docker run \
-      --rm \
       --init \
       --pull=never \
       "--name=recipec-kimik2.5-job${SLURM_JOB_ID}-decode-0" \
