@@ -8,7 +8,11 @@ service (the last one the launcher waits for: the router) is ready to the launch
 stack ready, and the same gap summed over every start stage (lmcache -> prefill, engines -> router,
 router -> client).
 
-    python bench/faults.py [--runs 5] [--only NAME ...] [--recipec-root DIR] [--markdown]
+    python bench/faults.py [--runs 5] [--only NAME ...] [--runtimes none podman] [--recipec-root DIR]
+
+--runtimes: each scenario is played bare (none: the services from PATH) and with every service in a
+podman container (the stand-in image, tests/podman.py), one column each; the start overhead of a
+container, service by service, is measured side by side (launcher's start -> the service's ready).
 
 --recipec-root builds the bundles with another checkout's compiler and templates (for before/after
 figures). Targets: detection <= probe interval + 1 s (hangs: UNHEALTHY_AFTER probes); ready
@@ -27,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "faults")]
 
 import harness  # noqa: E402
+import podman  # noqa: E402
 import scenarios  # noqa: E402
 from harness import event_time, make_standin_bin, run_bundle  # noqa: E402
 
@@ -35,28 +40,66 @@ def summary(values: list[float]) -> str:
     return f"{statistics.median(values):6.2f} {min(values):6.2f} {max(values):6.2f}"
 
 
-def bench_faults(names: list[str], runs: int) -> list[tuple]:
+def bench_faults(names: list[str], runs: int, runtimes: list[str]) -> list[tuple]:
     rows = []
     for sc in scenarios.SCENARIOS:
         if names and sc.name not in names:
             continue
-        times, ok = [], True
-        for _ in range(runs):
-            with tempfile.TemporaryDirectory() as tmp:
-                try:
-                    out = scenarios.play(sc, Path(tmp))
-                except AssertionError as exc:  # e.g. no fault event: the scenario did not play
-                    print(f"  {sc.name}: {str(exc).splitlines()[0]}", file=sys.stderr)
-                    ok = False
-                    continue
-                times.append(out.detect_s)
-                if out.run.leftovers:
-                    ok = False
-        rows.append((sc, times, ok))
-        target = f"<= {sc.bound_s:.1f}" + (f", >= {sc.min_s:.1f}" if sc.min_s else "")
-        figures = summary(times) if times else "   n/a"
-        print(f"{sc.name:32} {figures}   target {target}{'' if ok else '  (FAILED runs)'}", flush=True)
+        columns, ok = [], True
+        for runtime in runtimes:
+            times = []
+            for _ in range(runs):
+                with tempfile.TemporaryDirectory() as tmp:
+                    try:
+                        out = scenarios.play(sc, Path(tmp), runtime)
+                    except (AssertionError, KeyError) as exc:  # e.g. no fault event: the scenario did not play
+                        print(f"  {sc.name} ({runtime}): {str(exc).splitlines()[0]}", file=sys.stderr)
+                        ok = False
+                        continue
+                    times.append(out.detect_s)
+                    if out.run.leftovers:
+                        ok = False
+                    if runtime != "none":
+                        left = podman.containers_named(harness.run_logs(out.setup.bundle).name)
+                        podman.remove_containers(left)
+                        ok = ok and not left
+            columns.append(summary(times) if times else f"{'n/a':>20}")
+        rows.append((sc, columns, ok))
+        bound = sc.for_runtime(runtimes[-1]).bound_s
+        target = f"<= {bound:.1f}" + (f", >= {sc.min_s:.1f}" if sc.min_s else "")
+        print(f"{sc.name:32} {'   '.join(columns)}   target {target}{'' if ok else '  (FAILED runs)'}",
+              flush=True)
     return rows
+
+
+def bench_start_overhead(runs: int, runtimes: list[str]) -> None:
+    """Per service: the launcher's `started NAME` line -> the service's own ready event, bare and in
+    podman (side by side, alternating, so both see the same machine load)."""
+    names = ("lmcache-0", "decode-0", "prefill-0", "router", "client")
+    values: dict = {(r, n): [] for r in runtimes for n in names}
+    for _ in range(runs):
+        for runtime in runtimes:
+            with tempfile.TemporaryDirectory() as tmp:
+                tmp = Path(tmp)
+                bin_dir = make_standin_bin(tmp / "bin")
+                bundle = tmp / "bundle"
+                harness.build_local(bundle, runtime=runtime, bin_dir=bin_dir)
+                run = run_bundle(bundle, bin_dir, env=scenarios.ENV)
+                logs = harness.run_logs(bundle)
+                for name in names:
+                    started = run.line_time(rf"started {name} \(pid")
+                    ready = event_time(logs / f"{name}.log", "ready" if name != "client" else "client started")
+                    values[(runtime, name)].append(ready - started)
+                if runtime != "none":
+                    podman.remove_containers(podman.containers_named(logs.name))
+    print(f"\nstart -> ready per service, seconds over {runs} runs: " + "   ".join(
+        f"{r + ' median  min   max':>20}" for r in runtimes) + ("   overhead (median)" if len(runtimes) > 1 else ""))
+    for name in names:
+        cols = [summary(values[(r, name)]) for r in runtimes]
+        extra = ""
+        if len(runtimes) > 1:
+            extra = f"   {statistics.median(values[(runtimes[-1], name)]) - statistics.median(values[(runtimes[0], name)]):+.2f}"
+        print(f"{name:32} {'   '.join(cols)}{extra}", flush=True)
 
 
 def bench_sigkill(runs: int) -> None:
@@ -102,6 +145,7 @@ def main() -> int:
     ap.add_argument("--only", nargs="*", default=[])
     ap.add_argument("--recipec-root", type=Path, default=None)
     ap.add_argument("--no-ready", action="store_true")
+    ap.add_argument("--runtimes", nargs="+", default=["none", "podman"], choices=["none", "podman"])
     args = ap.parse_args()
     if args.recipec_root is not None:
         orig = harness.run_recipec
@@ -109,10 +153,15 @@ def main() -> int:
     print(f"fault -> launcher exit, seconds over {args.runs} runs (PROBE_INTERVAL_S="
           f"{scenarios.PROBE_INTERVAL_S}, GRACE_PERIOD_S={scenarios.GRACE_PERIOD_S}, PROBE_TIMEOUT_S="
           f"{scenarios.PROBE_TIMEOUT_S}, UNHEALTHY_AFTER={scenarios.UNHEALTHY_AFTER})")
-    print(f"{'scenario':32} {'median':>6} {'min':>6} {'max':>6}")
-    rows = bench_faults(args.only, args.runs)
+    if "podman" in args.runtimes and podman.podman_unusable():
+        print(f"podman: {podman.podman_unusable()}: bare only", file=sys.stderr)
+        args.runtimes = ["none"]
+    print(f"{'scenario':32} " + "   ".join(f"{r + ' median  min   max':>20}" for r in args.runtimes))
+    rows = bench_faults(args.only, args.runs, args.runtimes)
     if not args.only:
         bench_sigkill(args.runs)
+    if len(args.runtimes) > 1 or args.runtimes != ["none"]:
+        bench_start_overhead(args.runs, args.runtimes)
     if not args.no_ready:
         res = bench_ready(args.runs)
         print(f"\nready overhead, seconds over {args.runs} clean runs: {'median':>6} {'min':>6} {'max':>6}")

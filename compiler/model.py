@@ -248,6 +248,45 @@ class BenchmarkSpec(Model):
     answers: AnswersSpec = AnswersSpec()
     args: dict[NonEmpty, ArgValue] = Field(default_factory=dict, description="Other client flags.")
     env: dict[EnvName, EnvValue] = Field(default_factory=dict)
+# A path on the node mounted into containers: absolute; ':' and ',' separate the fields and the
+# items of every runtime's mount syntax (-v SRC:DST:ro, --container-mounts=A:B,C:D), so neither may
+# stand in a path.
+MountPath = Annotated[str, StringConstraints(pattern=r"^/[^,:\x00-\x1f\x7f]*$")]
+RuntimeName = Literal["none", "pyxis", "docker", "podman", "apptainer"]
+ServiceRole = Literal["lmcache", "prefill", "decode", "router", "client"]
+
+
+class MountSpec(Model):
+    """A host path every container of the recipe sees."""
+
+    source: MountPath
+    target: Optional[MountPath] = Field(None, description="Path inside the container; default: source.")
+    read_only: bool = True
+
+
+class ContainerOverride(Model):
+    """What one service runs in, where it differs from the recipe's (e.g. the router's own image)."""
+
+    runtime: Optional[RuntimeName] = None
+    image: Optional[OneLine] = None
+
+
+class ContainerSpec(Model):
+    """How every service is started: in which container runtime, seeing what."""
+
+    runtime: RuntimeName = Field("none", description="none: the engines run from the node's PATH.")
+    devices: Optional[Literal["amd", "nvidia", "none"]] = Field(
+        None, description="Accelerator devices passed in; default from cluster.accelerator (MI*: amd, CPU: none, "
+        "else nvidia).")
+    mounts: list[MountSpec] = Field(default_factory=list)
+    hf_cache: Optional[MountPath] = Field(None, description="Hugging Face cache on the nodes: mounted, HF_HOME.")
+    env: dict[EnvName, EnvValue] = Field(default_factory=dict, description="Env of every container.")
+    pass_env: list[EnvName] = Field(default_factory=list, description="Host variables passed in by name at "
+                                    "run time (nothing else of the host's env is).")
+    services: dict[ServiceRole, ContainerOverride] = Field(default_factory=dict)
+    pull_timeout_s: Seconds = Field(1800, description="IMAGE_TIMEOUT_S: deadline of a node's image check or pull.")
+    start_timeout_s: Seconds = Field(120, description="CONTAINER_START_TIMEOUT_S: deadline of a container's "
+                                     "start (a runtime that hangs), before the service's own READY_TIMEOUT_S.")
 
 
 class Recipe(Model):
@@ -269,6 +308,7 @@ class Recipe(Model):
     slurm: SlurmSpec = SlurmSpec()
     client: Optional[ClientSpec] = None
     benchmark: Optional[BenchmarkSpec] = None
+    container: ContainerSpec = ContainerSpec()
     log_dir: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_./-]+$")] = Field(
         "logs", description="LOG_ROOT default, where each run's log directory goes: absolute, or "
         "relative L for the sibling `<bundle>.L` (a rebuild replaces the bundle, never its logs).")

@@ -283,6 +283,14 @@ def build(ref: str, target: str | None, out: Path | None, overrides: tuple = (),
         raise CheckFailed(errors)
     recipe = loaded.recipe
     target = target or recipe.target
-    files = render_bundle(checked.plans[target])
+    plan = checked.plans[target]
+    if plan.refused:  # a runtime that cannot run on this target (pyxis outside SLURM)
+        from .codes import CODES
+        from .rules import diagnostic
+        from .rules.registry import Finding
+
+        code, keypath, message = plan.refused
+        raise CheckFailed([diagnostic(CODES[code], Finding(keypath, message), loaded.doc)])
+    files = render_bundle(plan)
     out = out or default_output(loaded.path) / recipe.name / target
     return write_bundle(files, out), [d for d in checked.diagnostics if d not in errors]

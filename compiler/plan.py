@@ -12,10 +12,12 @@ never compares target names. Addresses known only at run time are ``Ref`` words 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 
 from .bench_plan import bench_tunables, plan_benchmark
+from .containers import contain, mounts_of, node_images
 from .engine_args import (LMCACHE_CONNECTOR, MOONCAKE_CONNECTOR, NIXL_CONNECTORS, fmt, kv_transfer_config,
                           owned_source, sourced_flags, uses)
 from .parallel import gpus_per_worker, uses_devices
@@ -95,6 +97,11 @@ def build_plan(recipe: Recipe, target: Target, *, recipe_path: str, recipe_sha25
     services.append(router)
     router_url = _url(place.reach(router_rank), recipe.router.port, "")
     client = _client(recipe, router)
+    # Each service in its container, where the recipe has one (containers.py; unchanged otherwise).
+    services = [contain(recipe, place, s) for s in services]
+    client = contain(recipe, place, client) if client is not None else None
+    contained = any(s.container is not None for s in [*services, *([client] if client else [])])
+    _, mounts_needed, mounts_made = mounts_of(recipe) if contained else ((), (), ())
     benchmark = plan_benchmark(recipe, router_url, router.node, [_base_url(s) for s in engines["prefill"]],
                                [_base_url(s) for s in engines["decode"]])
 
@@ -103,7 +110,8 @@ def build_plan(recipe: Recipe, target: Target, *, recipe_path: str, recipe_sha25
     nodes = tuple(_node_plan(recipe, index, place.label(index, top.prefill, top.decode),
                              [s for s in services if s.node == index], [s for s in services if s.node != index],
                              client if client is not None and client.node == index else None,
-                             ports.of_node(index), recipe if benchmark and benchmark.node == index else None)
+                             ports.of_node(index), recipe if benchmark and benchmark.node == index else None,
+                             mounts_needed, mounts_made)
                   for index in range(place.node_count(nodes_needed)))
     return Plan(
         peer_addresses=place.peers(),
@@ -111,7 +119,25 @@ def build_plan(recipe: Recipe, target: Target, *, recipe_path: str, recipe_sha25
         target=target, nodes=nodes, services=tuple(services), tunables=_tunables(recipe, place),
         router_url=router_url, client=client, nodes_needed=nodes_needed,
         sbatch=place.directives(nodes_needed), version=version,
-        ports=ports, files=place.bundle_files(), one_machine=place.one_machine, benchmark=benchmark)
+        ports=ports, files=place.bundle_files() + ((("container.sh", "container.sh"),) if contained else ()),
+        one_machine=place.one_machine, benchmark=benchmark, containers=contained,
+        refused=_refused(recipe, place, services, client))
+
+
+def _refused(recipe: Recipe, place: Placement, services: list, client: Service | None) -> tuple:
+    """Why this target cannot run the recipe (a runtime that only runs on another target)."""
+    from .containers import runtime_name
+    from .runtime import runtime_for
+
+    for s in [*services, *([client] if client else [])]:
+        runtime = runtime_for(runtime_name(recipe, s.role))
+        if runtime is not None and runtime.needs_job and not place.in_job:
+            override = recipe.container.services.get(s.role)
+            key = ("container", "services", s.role, "runtime") if override and override.runtime else (
+                "container", "runtime")
+            return ("RC900", key, f"the {runtime.name} runtime runs only inside SLURM jobs (srun "
+                    f"--container-image), not on the {place.name} target ({s.name})")
+    return ()
 
 
 def _lmcache(recipe: Recipe, place: Placement, i: int, rank: int) -> tuple[Service, int]:
@@ -258,25 +284,37 @@ def _client(recipe: Recipe, router: Service) -> Service | None:
 
 
 def _node_plan(recipe: Recipe, index: int, label: str, local: list[Service], remote: list[Service],
-               client: Service | None, ports: tuple, bench_recipe: Recipe | None) -> NodePlan:
+               client: Service | None, ports: tuple, bench_recipe: Recipe | None, mounts_needed: tuple = (),
+               mounts_made: tuple = ()) -> NodePlan:
     """One node's services, the order of its work (schedule.py), and the commands it needs;
     bench_recipe: the recipe, where this node runs its benchmark."""
     steps = order_steps(index, local, remote, client, bench_recipe is not None)
+    # A started container must be running within its deadline (a hung runtime), for those it names.
+    named = {s.name for s in [*local, *((client,) if client is not None else ())]
+             if s.container is not None and s.container.name is not None}
+    steps = [dataclasses.replace(step, awaits=tuple(n for n in step.services if n in named))
+             if step.kind in ("start", "client") else step for step in steps]
     users: dict[str, list[str]] = {"curl": ["health probes"], "setsid": ["start_service"]}
-    for s in [*local, *((client,) if client is not None else ())]:
-        if isinstance(s.argv[0], str):
-            users.setdefault(s.argv[0], []).append(s.name)
+    everything = [*local, *((client,) if client is not None else ())]
+    for s in everything:
+        if isinstance(s.launch_argv[0], str):
+            users.setdefault(s.launch_argv[0], []).append(s.name)
     if bench_recipe is not None:
         b = bench_recipe.benchmark
         users.setdefault(b.command[0], []).append("benchmark")
         users.setdefault(b.python, []).append("benchmark results")
+    images = node_images(everything)
+    if images:
+        users.setdefault("timeout", []).append("container runtime calls")
     commands = sorted(users)
     gpus = sum(s.gpus for s in local)
     return NodePlan(index=index, label=label, services=tuple(local), remote=tuple(remote),
                     gpus=gpus, checks=node_checks(recipe, local, gpus),
                     steps=tuple(steps), commands=tuple(commands),
                     ports=ports,
-                    needs=tuple((c, ", ".join(users[c])) for c in commands))
+                    needs=tuple((c, ", ".join(users[c])) for c in commands),
+                    images=images, mounts_needed=mounts_needed if images else (),
+                    mounts_made=mounts_made if images else ())
 
 
 def _tunables(recipe: Recipe, place: Placement) -> tuple:
@@ -293,4 +331,18 @@ def _tunables(recipe: Recipe, place: Placement) -> tuple:
         Tunable("LOG_ROOT", _log_root(recipe), "where each run's log directory goes"),
         Tunable("LOG_DIR", place.log_dir(), "where this run's logs and PID files go"),
         *bench_tunables(recipe),
+    ) + _container_tunables(recipe)
+
+
+def _container_tunables(recipe: Recipe) -> tuple:
+    from .containers import runtime_name
+
+    roles = ("lmcache", "prefill", "decode", "router", "client")
+    if all(runtime_name(recipe, role) == "none" for role in roles):
+        return ()
+    c = recipe.container
+    return (
+        Tunable("IMAGE_TIMEOUT_S", str(c.pull_timeout_s), "seconds a node's image check or pull may take"),
+        Tunable("CONTAINER_START_TIMEOUT_S", str(c.start_timeout_s),
+                "seconds a container may take to be running (a hung runtime fails here)"),
     )

@@ -11,7 +11,7 @@ from .placement import Target
 from .validate import Recipe
 from .words import Ref, Word
 
-__all__ = ["Role", "StepKind", "Ref", "Word", "PortUse", "PortPlan", "Service", "Step", "NodePlan",
+__all__ = ["Role", "StepKind", "Ref", "Word", "PortUse", "PortPlan", "Container", "Service", "Step", "NodePlan",
            "Tunable", "BenchPoint", "Benchmark", "Plan"]
 
 # What a service is; its argv, readiness and place in the start order follow from it.
@@ -50,6 +50,17 @@ class PortPlan:
 
 
 @dataclass(frozen=True)
+class Container:
+    """How a service is started in its image (containers.py, runtime/)."""
+
+    runtime: str  # runtime/ name: podman, docker, pyxis, apptainer
+    image: str
+    name: Word | None  # the name teardown removes it by; None where the runtime removes it itself
+    prefix: tuple  # words before the service's argv: the runtime, its options, the image
+    env: tuple = ()  # (NAME, Word) of the runtime's client process (the container's env is in prefix)
+
+
+@dataclass(frozen=True)
 class Service:
     name: str
     role: Role
@@ -65,6 +76,17 @@ class Service:
     command_words: int = 0  # argv[:command_words] is the executable and its subcommand (`vllm serve`)
     positionals: int = 0  # positional arguments after the command (the model of `vllm serve MODEL`)
     gpus: int = 0  # accelerators this service uses (an engine: TP x PP x local DP; parallel.py)
+    container: Container | None = None  # None: started from the node's PATH
+
+    @property
+    def launch_argv(self) -> tuple:
+        """What the node runs: the runtime's words, then the argv (the argv alone without one)."""
+        return self.argv if self.container is None else self.container.prefix + self.argv
+
+    @property
+    def launch_env(self) -> tuple:
+        """The env of the process the node starts (a container gets the service's env in prefix)."""
+        return self.env if self.container is None else self.container.env
 
     @property
     def flags_at(self) -> int:
@@ -79,6 +101,7 @@ class Step:
     kind: StepKind
     services: tuple = ()
     why: str = ""
+    awaits: tuple = ()  # services of this step whose named containers must be running (container.sh)
 
 
 @dataclass(frozen=True)
@@ -93,6 +116,9 @@ class NodePlan:
     needs: tuple = ()  # (executable, what needs it) for each of commands, for the missing-command message
     gpus: int = 0  # accelerators the node's services use together (the preflight looks for them)
     checks: tuple = ()  # (check, word...) of each node check before anything starts (preflight.py)
+    images: tuple = ()  # (runtime, image, service names): pulled or checked before anything starts
+    mounts_needed: tuple = ()  # host paths containers mount that must exist before anything starts
+    mounts_made: tuple = ()  # host paths containers mount that the node creates (KV directories)
 
 
 @dataclass(frozen=True)
@@ -147,3 +173,5 @@ class Plan:
     files: tuple = ()  # (bundle file, template) pairs the placement's bundle is rendered from
     one_machine: bool = False  # the whole stack runs on the machine the launcher runs on
     benchmark: Benchmark | None = None  # replaces the client step (a recipe has one or the other)
+    containers: bool = False  # some service runs in a container (container.sh is sourced)
+    refused: tuple = ()  # (code, recipe key path, message): why this target cannot be built

@@ -64,6 +64,18 @@ def argv_lines(argv) -> list[str]:
     return [" ".join(line) for line in lines]
 
 
+def launch_lines(svc: Service) -> list[str]:
+    """A service's start, quoted, one flag a line: the container runtime's words (the image on a
+    line of its own), then the service's argv from a new line."""
+    if svc.container is None:
+        return argv_lines(svc.argv)
+    prefix = svc.container.prefix
+    at = prefix.index(svc.container.image) if svc.container.image in prefix else len(prefix)
+    lines = argv_lines(prefix[:at])
+    lines += [sh(w) for w in prefix[at:at + 1]] + (argv_lines(prefix[at + 1:]) if prefix[at + 1:] else [])
+    return lines + argv_lines(svc.argv)
+
+
 def env_lines(env) -> list[str]:
     return [f"{name}={sh(value)}" for name, value in env]
 
@@ -97,6 +109,7 @@ def _environment(templates_dir: str):
         bytecode_cache=_bytecode_cache(),
     )
     env.filters.update(sh=sh, dq=dq, plain=plain, argv_lines=argv_lines, env_lines=env_lines,
+                       launch_lines=launch_lines,
                        sbatch=sbatch_value)
     return env
 
@@ -142,6 +155,10 @@ def _service_json(s: Service) -> dict:
         "ready_url": plain(s.ready_url) if s.ready_url is not None else None,
         "log": "${LOG_DIR}/" + s.log,
         "after": list(s.after),
+        **({"container": {"runtime": s.container.runtime, "image": s.container.image,
+                          "name": plain(s.container.name) if s.container.name is not None else None,
+                          "argv": [plain(w) for w in s.container.prefix],
+                          "env": {k: plain(v) for k, v in s.container.env}}} if s.container else {}),
     }
 
 

@@ -71,11 +71,13 @@ def free_ports(n: int) -> list[int]:
 
 
 def port_overrides() -> tuple[list[str], dict[str, int]]:
-    """--set flags moving every kimik2.5 port to a free one (tests may run beside real servers)."""
+    """--set flags moving every kimik2.5 port to a free one (tests may run beside real servers), and
+    its services out of their containers (the stand-ins run from PATH; a later --set of
+    container.runtime puts them back in one: tests/podman.py)."""
     names = ["prefill.port", "prefill.mooncake-bootstrap-port", "decode.port", "lmcache.port",
              "lmcache.http-port", "router.port", "router.prometheus-port"]
     ports = dict(zip(names, free_ports(len(names))))
-    return [f"{k}={v}" for k, v in ports.items()], ports
+    return [f"{k}={v}" for k, v in ports.items()] + ["container.runtime=none", "container.services={}"], ports
 
 
 # kimik2.5 runs a benchmark sweep; the process-fault tests need what they were written for: one
@@ -84,17 +86,30 @@ def port_overrides() -> tuple[list[str], dict[str, int]]:
 CLIENT_STEP = ("benchmark=null", 'client={command: [vllm, bench, serve, --base-url, "${ROUTER_URL}"]}')
 
 
-def build_local(out: Path, *extra: str, recipe: str = "kimik2.5-tp4", benchmark: bool = False) -> dict[str, int]:
+def build_local(out: Path, *extra: str, recipe: str = "kimik2.5-tp4", benchmark: bool = False,
+                runtime: str = "none", bin_dir: Path | None = None) -> dict[str, int]:
     """Build recipe for the local target into out, on free ports; returns the ports. kimik2.5-tp4:
     kimik2.5 on one 8-GPU machine (kimik2.5 itself needs 16 GPUs, which the local target refuses).
-    Its sweep (kimik2.5's) gives way to a client step unless benchmark is true."""
+    Its sweep (kimik2.5's) gives way to a client step unless benchmark is true.
+
+    runtime none: every service from PATH, whatever the recipe's container section says. podman:
+    every service in podman, in the stand-in image, with the stand-ins of bin_dir (tests/podman.py).
+    """
     if recipe.startswith("kimik2.5") and not benchmark:
         extra = (*CLIENT_STEP, *extra)
     sets, ports = port_overrides()
-    args = ["build", recipe, "--target", "local", "-o", str(out)]
+    where, cwd = recipe, ROOT
+    if runtime != "none":
+        from podman import STANDIN_IMAGE, container_project, make_image, standin_sets
+
+        assert runtime == "podman" and bin_dir is not None, (runtime, bin_dir)
+        where = str(container_project(out.parent / "project", recipe))
+        cwd = out.parent / "project"
+        sets += standin_sets(make_image(STANDIN_IMAGE), bin_dir, ports)
+    args = ["build", where, "--target", "local", "-o", str(out)]
     for s in [*sets, *extra]:
         args += ["--set", s]
-    run_recipec(*args, check=True)
+    run_recipec(*args, cwd=cwd, check=True)
     return ports
 
 

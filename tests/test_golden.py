@@ -15,12 +15,16 @@ from conftest import ROOT, run_recipec
 CASES = sorted((p.parent.name, p.name) for p in (ROOT / "golden").glob("*/*") if p.is_dir())
 # A recipe a target refuses (kimik2.5 on one machine: RC967) has the refusal as its golden file.
 REFUSED = sorted((p.parent.name, p.stem) for p in (ROOT / "golden").glob("*/*.error"))
+# tools/golden-variants.txt: RECIPE TARGET VARIANT SET... -> golden/RECIPE/TARGET-VARIANT (built with --set)
+VARIANTS = {(w[0], f"{w[1]}-{w[2]}"): (w[1], w[3:]) for w in (
+    line.split() for line in (ROOT / "tools" / "golden-variants.txt").read_text().splitlines())
+    if w and not w[0].startswith("#")}
 
 
 def test_every_recipe_has_golden_bundles_for_both_targets():
     recipes = sorted(p.stem for p in (ROOT / "recipes").glob("*.yaml"))
     assert recipes, "no recipes"
-    assert sorted({(r, t) for r in recipes for t in ("local", "slurm")}) == sorted(CASES + REFUSED)
+    assert sorted({(r, t) for r in recipes for t in ("local", "slurm")} | set(VARIANTS)) == sorted(CASES + REFUSED)
     assert not set(CASES) & set(REFUSED)
 
 
@@ -40,8 +44,11 @@ def _files(folder: Path) -> dict[str, bytes]:
 @pytest.mark.parametrize("recipe,target", CASES)
 def test_build_matches_golden(tmp_path, recipe, target):
     out = tmp_path / "out"
-    run_recipec("build", recipe, "--target", target, "-o", str(out), check=True)
-    golden, built = _files(ROOT / "golden" / recipe / target), _files(out)
+    folder = ROOT / "golden" / recipe / target
+    target, sets = VARIANTS.get((recipe, target), (target, ()))
+    run_recipec("build", recipe, "--target", target, "-o", str(out), *(a for s in sets for a in ("--set", s)),
+                check=True)
+    golden, built = _files(folder), _files(out)
     assert sorted(built) == sorted(golden)
     for name in golden:
         assert built[name] == golden[name], f"{name} differs from golden (tools/update-golden.sh)"

@@ -75,9 +75,10 @@ def test_no_forbidden_constructs(script: Path):
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_background_start_is_the_guarded_one(script: Path):
-    """The only `&` starts are start_service's own, pause's sleep and probe's curl (each pid kept;
-    the last two close the watchdog's pipe, fd 9)."""
+    """The only `&` starts are start_service's own, pause's sleep, probe's curl and container.sh's
+    runtime_call (each pid kept; the last three close the watchdog's pipe, fd 9)."""
     allowed = {") >\"$logfile\" 2>&1 </dev/null &", "sleep \"$seconds\" 9>&- &",
+               "timeout -k 2 \"$seconds\" \"$@\" >\"$out\" 2>&1 </dev/null 9>&- &",
                "curl --silent --fail --output /dev/null --noproxy '*' --max-time \"$PROBE_TIMEOUT_S\" "
                "-- \"$1\" 2>/dev/null 9>&- &"}
     for lineno, line in _code(script):

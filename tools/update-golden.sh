@@ -15,4 +15,12 @@ for recipe in recipes/*.yaml; do
     rm -f -- "golden/$name/$target.error"
   done
 done
+while read -r name target variant sets; do
+  [[ -n $name && $name != \#* ]] || continue
+  args=()
+  for set in $sets; do
+    args+=(--set "$set")
+  done
+  recipec build "$name" --target "$target" "${args[@]}" -o "golden/$name/$target-$variant"
+done <tools/golden-variants.txt
 git status --short golden/

@@ -15,6 +15,7 @@ class Placement:
     literal_addresses: bool = False  # every address is known at build time (argv words are literals)
     files: tuple = ()  # (bundle file, template) pairs of this target's bundle
     one_machine: bool = False  # every service runs where the launcher runs (what the README tells)
+    in_job: bool = False  # every node's script runs as a task of a scheduler's job (pyxis needs one)
 
     def __init__(self, recipe):
         self.recipe = recipe
@@ -73,6 +74,11 @@ class Placement:
 
     def log_dir(self) -> Word:
         """This run's log directory under LOG_ROOT: one per run, never an earlier run's."""
+        raise NotImplementedError
+
+    def container_prefix(self) -> Word:
+        """What every container name of one run starts with: unique per run (job), so teardown
+        removes exactly this run's containers; the service's name follows."""
         raise NotImplementedError
 
     def directives(self, nodes: int) -> tuple:

@@ -49,3 +49,6 @@ class LocalPlacement(Placement):
     def log_dir(self) -> Word:
         # RUN_ID is set by launch.sh: UTC time and PID, or the user's own name for the run.
         return (Ref("LOG_ROOT"), "/", Ref("RUN_ID"))
+
+    def container_prefix(self) -> Word:
+        return ("recipec-" + self.recipe.name + "-", Ref("RUN_ID"))

@@ -13,7 +13,9 @@ from .base import Placement
 
 class SlurmPlacement(Placement):
     name = "slurm"
-    files = (("launch.sh", "slurm/launch.sh.j2"), ("node.sh", "slurm/node.sh.j2"), ("lib.sh", "lib.sh"), ("preflight.sh", "preflight.sh"),
+    in_job = True
+    files = (("launch.sh", "slurm/launch.sh.j2"), ("node.sh", "slurm/node.sh.j2"), ("lib.sh", "lib.sh"),
+             ("preflight.sh", "preflight.sh"),
              ("README.md", "README.md.j2"))
 
     def node_of(self, rank: int) -> int:
@@ -48,6 +50,9 @@ class SlurmPlacement(Placement):
     def log_dir(self) -> Word:
         # One directory per job, shared by every node's logs.
         return (Ref("LOG_ROOT"), "/job-", Ref("SLURM_JOB_ID"))
+
+    def container_prefix(self) -> Word:
+        return ("recipec-" + self.recipe.name + "-job", Ref("SLURM_JOB_ID"))
 
     def directives(self, nodes: int) -> tuple:
         s = self.recipe.slurm

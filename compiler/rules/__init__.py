@@ -27,7 +27,7 @@ from .registry import CHECKS, Check, Context, Finding, PlanContext, document_rul
 
 def _load_rule_modules() -> None:
     # Imported for their side effect: each module registers its checks.
-    from . import agreement, benchmark, connectors, flags, images, lmcache, platform, ports, topology  # noqa: F401
+    from . import agreement, benchmark, connectors, containers, flags, images, lmcache, platform, ports, topology  # noqa: F401
 
 
 def diagnostic(code: Code, f: Finding, doc: Document) -> Diagnostic:

@@ -6,6 +6,7 @@ import re
 
 from .registry import Finding, rule
 
+MOVING_TAGS = ("latest", "main", "nightly", "dev", "master", "edge")
 _DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 
 
@@ -26,21 +27,31 @@ def _tag(image: str) -> str | None:
     return last.split(":", 1)[1] if ":" in last else ""
 
 
+def _images(recipe):
+    """(key path, image) of the recipe's image and of each service's own (container.services)."""
+    yield ("image",), recipe.image
+    for role, override in sorted(recipe.container.services.items()):
+        if override.image is not None:
+            yield ("container", "services", role, "image"), override.image
+
+
 @rule("RC301")
 def image_unpinned(ctx):
-    tag = _tag(ctx.recipe.image)
-    if tag is None:
-        return
-    if tag == "":
-        yield Finding(("image",), f"image '{ctx.recipe.image}' has no tag: it means :latest")
-    elif tag in ("latest", "main", "nightly", "dev", "master", "edge"):
-        yield Finding(("image",), f"image '{ctx.recipe.image}' uses the moving tag '{tag}'")
+    for keypath, image in _images(ctx.recipe):
+        tag = _tag(image)
+        if tag is None:
+            continue
+        if tag == "":
+            yield Finding(keypath, f"image '{image}' has no tag: it means :latest")
+        elif tag in MOVING_TAGS:
+            yield Finding(keypath, f"image '{image}' uses the moving tag '{tag}'")
 
 
 @rule("RC302")
 def image_not_allowed(ctx):
-    full = _normalise(ctx.recipe.image)
     allowed = ctx.config.image_allow_list
-    if not any(full.startswith(prefix) for prefix in allowed):
-        yield Finding(("image",), f"image '{ctx.recipe.image}' ({full}) is not from an allowed "
-                      f"registry or organisation ({', '.join(allowed)})")
+    for keypath, image in _images(ctx.recipe):
+        full = _normalise(image)
+        if not any(full.startswith(prefix) for prefix in allowed):
+            yield Finding(keypath, f"image '{image}' ({full}) is not from an allowed "
+                          f"registry or organisation ({', '.join(allowed)})")

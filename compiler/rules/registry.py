@@ -59,9 +59,9 @@ def _register(scope: Scope, codes: tuple):
     return register
 
 
-def rule(code: str):
-    """Register a recipe rule: a function from Context to Findings."""
-    return _register("recipe", (code,))
+def rule(*codes: str):
+    """Register a recipe rule: a function from Context to Findings (of any of `codes`)."""
+    return _register("recipe", codes)
 
 
 def plan_rule(*codes: str):

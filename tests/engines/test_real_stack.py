@@ -185,3 +185,57 @@ def test_a_dead_lmcache_server_ends_the_run(tmp_path, engines_venv, tiny_model):
     report(f"lmcache fault: boot {boot_seconds(run):.0f}s, death noticed after {detected:.2f}s, "
            f"launcher exit {ended:.1f}s after the fault (bound {EXIT_BOUND_S:.0f}s), "
            f"decode external_kv_transfer tokens {sum(external):.0f}")
+
+
+@pytest.mark.containers
+def test_serves_a_completion_with_every_service_in_podman(tmp_path, engines_venv, tiny_model):
+    """The same stack with every service (and the client step) in its own podman container: a
+    minimal Debian image with the engines venv and its interpreter mounted read-only at their own
+    paths (docs/containers.md). The answer comes back through the router; nothing is left, no
+    process and no container."""
+    from podman import ENGINES_IMAGE, container_project, containers_named, make_image, remove_containers, \
+        require_podman
+
+    require_podman()
+    image = make_image(ENGINES_IMAGE, "--with-python-venv", str(engines_venv))
+    home = next(line.split("=", 1)[1].strip() for line in (engines_venv / "pyvenv.cfg").read_text().splitlines()
+                if line.startswith("home"))
+    prefix = Path(home).parent  # the interpreter's installation: bin/python links into it
+    mounts = [{"source": str(engines_venv)}] + ([{"source": str(prefix)}] if str(prefix) != "/usr" else [])
+    project = tmp_path / "project"
+    recipe = container_project(project, "tiny-cpu")
+    ports = dict(zip(PORT_KEYS, free_ports(len(PORT_KEYS))))
+    kv_dir = tmp_path / "kv-shared"
+    sets = [f"{k}={v}" for k, v in ports.items()] + [
+        f"model.path={tiny_model}",
+        f"prefill.kv-transfer.connectors.0.extra-config.shared_storage_path={kv_dir}",
+        f"decode.kv-transfer.extra-config.shared_storage_path={kv_dir}",
+        f"image={image}", "container.runtime=podman",
+        f"container.mounts={json.dumps(mounts)}",
+        f"container.env={{PATH: '{engines_venv}/bin:/usr/local/bin:/usr/bin:/bin'}}",
+        "container.pass-env=[RECIPEC_TEST_TAG]"]
+    bundle = tmp_path / "bundle"
+    args = ["build", str(recipe), "--target", "local", "-o", str(bundle)]
+    for s in sets:
+        args += ["--set", s]
+    run_recipec(*args, cwd=project, check=True)
+    stack = Stack(bundle, ports, kv_dir)
+    run = run_bundle(bundle, None, env=ENV, timeout=RUN_TIMEOUT_S)  # nothing of the venv on the host's PATH
+    left = containers_named(run_logs(bundle).name)
+    remove_containers(left)
+    context = run.stderr[-6000:]
+    assert run.returncode == 0, context
+    for name in ("lmcache-0", "prefill-0", "decode-0", "router", "client"):
+        assert f"{name} starts in (podman container recipec-tiny-cpu-" in run.stderr, context
+    client = stack.log("client")
+    m = re.search(r"client: prompt_tokens=(\d+) completion_tokens=(\d+)", client)
+    assert m and int(m.group(2)) > 0, f"the client printed no answer:\n{client}\n{context}"
+    for name in ("prefill-0", "decode-0"):
+        assert stack.log(name).count(ACCESS_200) == 1, f"{name} did not serve /v1/completions"
+    assert "External Cache Hit!" in stack.log("decode-0"), "decode did not load prefill's KV"
+    assert any(kv_dir.iterdir()), "ExampleConnector wrote no KV files (the shared mount)"
+    assert run.leftovers == [], f"processes left behind: {run.leftovers}"
+    assert left == [], f"containers left behind: {left}"
+    ready = {m.group(1): int(m.group(2)) for m in re.finditer(r"(\S+) is ready after (\d+)s", run.stderr)}
+    report(f"serve in podman: boot to first answer {boot_seconds(run):.0f}s, whole run {run.seconds:.0f}s, "
+           f"ready after {ready} (launcher clock)")

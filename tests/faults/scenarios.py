@@ -35,6 +35,7 @@ ENV = {"PROBE_INTERVAL_S": str(PROBE_INTERVAL_S), "GRACE_PERIOD_S": str(GRACE_PE
 MARGIN_S = 1.0
 DEATH_BOUND_S = PROBE_INTERVAL_S + MARGIN_S
 HANG_BOUND_S = UNHEALTHY_AFTER * (PROBE_INTERVAL_S + PROBE_TIMEOUT_S) + MARGIN_S
+CONTAINER_TEARDOWN_S = 1.0  # what a podman teardown adds to fault -> exit (Scenario.for_runtime)
 
 SERVING = r"all services ready; client is running"
 SERVING_NO_CLIENT = r"all services ready; serving until SIGINT or SIGTERM"
@@ -76,6 +77,22 @@ class Scenario:
     nothing_started: bool = False
     min_s: float = 0.0  # fault -> exit must take at least this (the grace period before KILL)
     check: Callable[[Run, Setup], None] = lambda run, s: None  # anything else to assert
+    # What differs when every service runs in podman (field -> value), e.g. a missing binary is no
+    # longer found on the host's PATH but by the container's start.
+    in_podman: dict = field(default_factory=dict)
+    runtimes: tuple = ("none", "podman")  # the runtimes it is played with
+
+    def for_runtime(self, runtime: str) -> "Scenario":
+        if runtime == "none":
+            return self
+        import dataclasses
+
+        # Fault -> exit includes the teardown, and in containers the teardown costs more: each
+        # runtime client exits only after conmon has seen its container exit, and the containers
+        # are then removed by one runtime call (~0.2 s and ~0.3 s here: bench/faults.py,
+        # docs/containers.md). Where nothing was started there is nothing to remove.
+        extra = 0.0 if self.in_podman.get("nothing_started", self.nothing_started) else CONTAINER_TEARDOWN_S
+        return dataclasses.replace(self, **{"bound_s": self.bound_s + extra, **self.in_podman})
 
 
 def at_event(service: str, prefix: str = "FAULT") -> Callable[[Run, Setup], float]:
@@ -214,7 +231,12 @@ SCENARIOS = [
         "binary_missing", "vllm-router is not on PATH",
         status=1, message=r"ERROR: not found on PATH: vllm-router \(needed by router\)",
         tail=None, prepare=lambda s: (s.bin / "vllm-router").unlink(),
-        fault_time=at_start, bound_s=DEATH_BOUND_S, nothing_started=True),
+        fault_time=at_start, bound_s=DEATH_BOUND_S, nothing_started=True,
+        # In a container the image's PATH is searched when the container starts: the router's
+        # container exits at once, with the runtime's (its init's) own words in the router's log.
+        in_podman=dict(message=r"ERROR: router \(pid \d+\) exited with status [1-9]\d* \(podman container \S+-router, image ",
+                       tail="failed to exec pid1", nothing_started=False,
+                       fault_time=lambda run, s: run.line_time(r"started router"))),
     Scenario(
         "sigterm_while_starting", "SIGTERM to the launcher while it waits for a slow LMCache server",
         status=143, message=r"received SIGTERM: tearing down", tail=None,
@@ -293,15 +315,18 @@ class Outcome:
     message: str  # the scenario's message regex with this run's ports filled in
 
 
-def setup(workdir: Path, scenario: Scenario) -> Setup:
+def setup(workdir: Path, scenario: Scenario, runtime: str = "none") -> Setup:
     bundle = workdir / "bundle"
-    ports = build_local(bundle, *scenario.build)
-    return Setup(workdir, bundle, ports, make_standin_bin(workdir / "bin", ENGINE_NAMES))
+    bin_dir = make_standin_bin(workdir / "bin", ENGINE_NAMES)
+    ports = build_local(bundle, *scenario.build, runtime=runtime, bin_dir=bin_dir)
+    return Setup(workdir, bundle, ports, bin_dir)
 
 
-def play(scenario: Scenario, workdir: Path) -> Outcome:
-    """Build a bundle in workdir, provoke the fault, run the launcher; measure."""
-    s = setup(workdir, scenario)
+def play(scenario: Scenario, workdir: Path, runtime: str = "none") -> Outcome:
+    """Build a bundle in workdir, provoke the fault, run the launcher; measure. runtime podman:
+    every service in a podman container (the scenario's in_podman differences apply)."""
+    scenario = scenario.for_runtime(runtime)
+    s = setup(workdir, scenario, runtime)
     scenario.prepare(s)
     try:
         run = run_bundle(s.bundle, s.bin, env={**ENV, **scenario.env(s)}, timeout=60,

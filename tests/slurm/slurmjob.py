@@ -37,6 +37,10 @@ SHRINK = (
     "health.grace-period-s=2",
     "slurm.time-limit=00:03:00",
     "slurm.exclusive=false",
+    # Services from the stand-ins on PATH, whatever runtime the recipe names (test_slurm_podman.py
+    # runs them in podman).
+    "container.runtime=none",
+    "container.services={}",
 )
 
 

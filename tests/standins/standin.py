@@ -63,7 +63,8 @@ def record(prog: str, argv: list[str]) -> None:
     folder = os.environ.get("STANDIN_RECORD")
     if not folder:
         return
-    name = f"{prog}-{os.getpid()}.json"
+    # PIDs repeat across containers (each has its own PID namespace): a random part keeps names apart.
+    name = f"{prog}-{os.getpid()}-{os.urandom(4).hex()}.json"
     with open(os.path.join(folder, name), "w", encoding="utf-8") as fh:
         json.dump({"prog": prog, "argv": argv, "env": dict(os.environ)}, fh)
 

@@ -43,6 +43,9 @@ fi
 
 declare -A SERVICE_PID=() SERVICE_LOG=() SERVICE_URL=() SERVICE_FAILS=() REMOTE_URL=()
 declare -A SERVICE_STATUS=() # exit status of a service that has ended, once collected
+declare -A SERVICE_NOTE=()   # what a failure names besides the service (container.sh: its container)
+TEARDOWN_HOOKS=()            # functions stop_services runs after the process groups have ended
+WATCHDOG_ALSO=()             # functions the watchdog needs besides lib.sh's own
 STARTED=()   # local services in start order; teardown walks it backwards
 CRITICAL=()  # local services whose exit, with any status, ends the run
 # bash >= 5.1 can wait for the first of several PIDs (wait -n -p): a pause or a probe then ends the
@@ -108,7 +111,7 @@ show_log_tail() {
 
 # fail_service NAME MESSAGE: report a broken service with its log, then end the run.
 fail_service() {
-  log "ERROR: $1 $2"
+  log "ERROR: $1 $2${SERVICE_NOTE[$1]:-}"
   show_log_tail "$1"
   exit 1
 }
@@ -354,7 +357,7 @@ WATCHDOG_PID=""
 # start_watchdog LOGFILE: start it (bash, the functions below, its own session).
 start_watchdog() {
   local code
-  code=$(declare -f log clock_ms proc_start scan_live watchdog stop_groups)
+  code=$(declare -f log clock_ms proc_start scan_live watchdog stop_groups "${WATCHDOG_ALSO[@]}")
   exec 9> >(exec setsid bash -c "set -uo pipefail; $code; watchdog \"\$@\"" watchdog \
     "$GRACE_PERIOD_S" "${NODE_LABEL:-launch}" >>"$1" 2>&1)
   WATCHDOG_PID=$!
@@ -379,22 +382,30 @@ end_watchdog() {
 }
 
 # watchdog GRACE LABEL: read "PGID START NAME" lines until the pipe ends; stop those groups unless
-# the launcher said "over".
+# the launcher said "over". "container RUNTIME NAME" lines (container.sh) name containers it then
+# removes, by name, once the groups have been stopped.
 watchdog() {
   local grace=$1 pgid start name
-  local -a groups=() names=()
+  local -a groups=() names=() containers=()
   declare -gA LIVE_GROUP=() LIVE_PID=()
   NODE_LABEL="$2 watchdog"
   while read -r pgid start name; do
     if [[ $pgid == over ]]; then
       exit 0
+    elif [[ $pgid == container ]]; then
+      containers+=("$start $name")
+      continue
     fi
     groups+=("$pgid:$start")
     names+=("$name")
   done
-  ((${#groups[@]} > 0)) || exit 0
+  ((${#groups[@]} + ${#containers[@]} > 0)) || exit 0
   log "the launcher ended without tearing down (SIGKILL?): stopping ${names[*]}"
-  stop_groups "$grace" "${groups[@]}"
+  ((${#groups[@]} == 0)) || stop_groups "$grace" "${groups[@]}"
+  for name in "${containers[@]}"; do
+    log "removing container ${name#* } (${name%% *})"
+    remove_named /dev/stdout "${name%% *}" "${name#* }" || log "could not remove container ${name#* }"
+  done
 }
 
 # stop_groups GRACE PGID:START...: TERM each group that is still the one started (a leader
@@ -762,6 +773,9 @@ stop_services() {
   fi
   for name in "${STARTED[@]}"; do
     rm -f -- "${SERVICE_LOG[$name]%.log}.pid"
+  done
+  for name in "${TEARDOWN_HOOKS[@]}"; do
+    "$name" || true
   done
   end_watchdog
   if ((${#TEARDOWN_STOPPED[@]} > 0)); then

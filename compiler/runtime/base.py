@@ -1,0 +1,58 @@
+"""What every runtime answers (runtime/__init__.py lists them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..words import Word
+
+
+@dataclass(frozen=True)
+class Mount:
+    source: Word
+    target: Word
+    read_only: bool
+
+
+@dataclass(frozen=True)
+class Wrapped:
+    """A service's start in its container: the words before its argv, and its client's env."""
+
+    prefix: tuple  # runtime command, its options, the image (the service's argv follows)
+    env: tuple = ()  # (NAME, Word) exported to the runtime's client process (not the container's)
+
+
+def joined(*parts: Word) -> Word:
+    """One word made of literal and run-time parts (Refs), flattened."""
+    out: list = []
+    for part in parts:
+        out += list(part) if isinstance(part, tuple) else [part]
+    merged: list = []
+    for part in out:
+        if isinstance(part, str) and merged and isinstance(merged[-1], str):
+            merged[-1] += part
+        elif part != "":
+            merged.append(part)
+    if len(merged) == 1:
+        return merged[0]
+    return tuple(merged)
+
+
+class Runtime:
+    name: str = ""
+    command: str = ""  # the executable each node needs on PATH
+    needs_job: bool = False  # runs only where node scripts are tasks of a SLURM job (placement.in_job)
+    names_containers: bool = False  # teardown removes its containers by name (container.sh)
+
+    def reference(self, image: str) -> str:
+        """The recipe's image as this runtime names it (pulls and runs it by)."""
+        return image
+
+    def wrap(self, image: str, name: Word | None, mounts: tuple, env: tuple, pass_env: tuple,
+             devices: str) -> Wrapped:
+        """The start of one service in image: mounts (Mount), env ((NAME, Word) the service gets),
+        pass_env (host variables passed in by name), devices (amd, nvidia, none)."""
+        raise NotImplementedError
+
+
+__all__ = ["Mount", "Wrapped", "Runtime", "joined"]
