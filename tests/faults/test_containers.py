@@ -92,7 +92,7 @@ def test_a_runtime_that_hangs_on_start_fails_at_the_start_deadline(tmp_path):
                      path_prefix=[fake.parent])
     assert run.returncode == 1, run.stderr
     assert "ERROR: lmcache-0 is not running 3s after its start: the podman runtime did not start it" in run.stderr
-    assert "(podman container recipec-kimik2.5-run-" in run.stderr, run.stderr
+    assert "(podman container recipec-kimik2.5-tp4-run-" in run.stderr, run.stderr
     start = run.line_time(r"started lmcache-0")
     assert run.ended_at - start < 3 + GRACE_PERIOD_S + 3 * MARGIN_S, run.stderr  # deadline + TERM..KILL
 
@@ -103,7 +103,7 @@ def test_a_launcher_killed_by_sigkill_leaves_no_container(tmp_path):
                           on_line=[(SERVING, signal_launcher(signal.SIGKILL))])
     assert run.returncode == -signal.SIGKILL, run.stderr
     log = (run_logs(bundle) / "watchdog.log").read_text()
-    assert "removing container recipec-kimik2.5-run-" in log and "-prefill-0 (podman)" in log, log
+    assert "removing container recipec-kimik2.5-tp4-run-" in log and "-prefill-0 (podman)" in log, log
     assert run.clean_at and run.clean_at - run.marks["signal"] < GRACE_PERIOD_S + 5, (run.clean_at, run.marks)
 
 

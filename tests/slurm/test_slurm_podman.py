@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import port_overrides, run_recipec
+from harness import CLIENT_STEP, port_overrides, run_recipec
 from podman import STANDIN_IMAGE, container_project, containers_named, make_image, remove_containers, \
     require_podman, standin_sets
 from slurmjob import SHRINK, make_standin_bin, submit
@@ -30,7 +30,7 @@ def podman_bundle(tmp_path: Path):
     project = tmp_path / "project"
     recipe = container_project(project, "kimik2.5")
     args = ["build", str(recipe), "--target", "slurm", "-o", str(tmp_path / "bundle")]
-    for s in [*SHRINK, *sets, *standin_sets(make_image(STANDIN_IMAGE), standins, ports)]:
+    for s in [*SHRINK, *CLIENT_STEP, *sets, *standin_sets(make_image(STANDIN_IMAGE), standins, ports)]:
         args += ["--set", s]
     run_recipec(*args, cwd=project, check=True)
     return tmp_path / "bundle", ports, standins
