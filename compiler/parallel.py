@@ -9,6 +9,7 @@ parallelism (--enable-expert-parallel) reuses the TP x DP ranks and adds no devi
 
 from __future__ import annotations
 
+import functools
 import re
 
 # Short spellings of the flags read here (vllm 0.33.0 engine/arg_utils.py aliases).
@@ -16,6 +17,7 @@ ALIASES = {"-tp": "--tensor-parallel-size", "-pp": "--pipeline-parallel-size", "
            "-dpl": "--data-parallel-size-local", "-dpn": "--data-parallel-rank", "-q": "--quantization"}
 
 
+@functools.lru_cache(maxsize=4096)  # the same few keys, read for every flag of every rule
 def canonical(key: str) -> str:
     """The long flag an args key writes (`block_size`, `--block-size`, `-pp` alike)."""
     if key.startswith("-") and not key.startswith("--"):

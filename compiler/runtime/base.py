@@ -24,6 +24,8 @@ class Wrapped:
 
 def joined(*parts: Word) -> Word:
     """One word made of literal and run-time parts (Refs), flattened."""
+    if all(type(part) is str for part in parts):  # most words: no Ref at all
+        return "".join(parts) or ()
     out: list = []
     for part in parts:
         out += list(part) if isinstance(part, tuple) else [part]
