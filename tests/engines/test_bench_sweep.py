@@ -34,7 +34,7 @@ INPUT_LEN, OUTPUT_LEN, PER_CONCURRENCY = 256, 16, 2
 
 def bench_recipe(folder: Path, model: Path, concurrency=tuple(CONCURRENCY)) -> tuple[Path, dict]:
     """tiny-cpu with a benchmark in place of its client step, on free ports; its path and ports."""
-    recipe = yaml.safe_load((ROOT / "recipes" / "tiny-cpu.yaml").read_text())
+    recipe = yaml.safe_load((ROOT / "tests" / "data" / "tiny-cpu-flat.yaml").read_text())  # tiny-cpu, flat
     ports = dict(zip(PORT_KEYS, free_ports(len(PORT_KEYS))))
     for key, port in ports.items():
         section, field = key.split(".")
