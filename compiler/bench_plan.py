@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 
+from .containers import runtime_name
 from .engine_args import flag_name, fmt, sourced_flags
 from .plan_types import Benchmark, BenchPoint, Tunable
 from .validate import Recipe
@@ -109,14 +110,15 @@ def plan_benchmark(recipe: Recipe, router_url: Word, node: int, prefill_bases: l
     if b is None:
         return None
     sources: dict = {}
+    env = tuple((k, fmt(v)) for k, v in b.env.items())
     points = tuple(BenchPoint(point_name(c), c, prompts_of(recipe, c), result_file(recipe, c),
-                              tuple(_point_argv(recipe, router_url, c, sources)))
+                              tuple(_point_argv(recipe, router_url, c, sources)), launch_env=env)
                    for c in b.concurrency)
     body = json.dumps({"model": recipe.model.served_name or recipe.model.path, "prompt": b.answers.prompt,
                        "max_tokens": b.answers.max_tokens, "temperature": 0}, sort_keys=True)
     check = b.answers.check_pd
     return Benchmark(
-        node=node, points=points, env=tuple((k, fmt(v)) for k, v in b.env.items()),
+        node=node, points=points, env=env,
         sources=tuple(sources.items()), command_words=len(b.command), answer_body=body,
         prefill_metrics=tuple(_metrics_url(u) for u in prefill_bases) if check else (),
         decode_metrics=tuple(_metrics_url(u) for u in decode_bases) if check else ())
@@ -138,5 +140,8 @@ def bench_tunables(recipe: Recipe) -> tuple:
         Tunable("BENCH_MIN_COMPLETED_RATIO", fmt(v.min_completed_ratio),
                 "a point that completes fewer of its prompts than this fraction fails"),
         Tunable("BENCH_MAX_FAILED", str(v.max_failed), "a point with more failed requests fails"),
-        Tunable("BENCH_PYTHON", b.python, "the interpreter that reads the client's result JSON"),
+        Tunable("BENCH_PYTHON", b.python, "the interpreter that reads the client's result JSON")
+        if runtime_name(recipe, "client") == "none" else
+        Tunable("BENCH_PYTHON", "", f"a host interpreter to read the client's result JSON with (empty: "
+                f"{b.python} in the benchmark's image)"),
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 
 from .engine_args import connector_tree
-from .plan_types import Container, Service
+from .plan_types import Benchmark, Container, Service, Tunable
 from .runtime import Mount, runtime_for
 from .runtime.base import joined
 from .words import Ref
@@ -70,8 +70,10 @@ def mounts_of(recipe) -> tuple[tuple, tuple, tuple]:
     return tuple(mounts), tuple(dict.fromkeys(must_exist)), tuple(create)
 
 
-def contain(recipe, place, svc: Service) -> Service:
-    """svc, started in its container (unchanged where its runtime is none)."""
+def contain(recipe, place, svc: Service, extra_mounts: tuple = (), devices: str | None = None) -> Service:
+    """svc, started in its container (unchanged where its runtime is none); extra_mounts: what this
+    service sees besides every container's mounts; devices: none, amd or nvidia (default: the
+    recipe's accelerators)."""
     runtime = runtime_for(runtime_name(recipe, svc.role))
     if runtime is None:
         return svc
@@ -82,9 +84,67 @@ def contain(recipe, place, svc: Service) -> Service:
     if c.hf_cache:
         env += (("HF_HOME", c.hf_cache),)
     mounts, _, _ = mounts_of(recipe)
-    wrapped = runtime.wrap(image, name, mounts, env, tuple(c.pass_env), devices_of(recipe))
+    wrapped = runtime.wrap(image, name, mounts + extra_mounts, env, tuple(c.pass_env),
+                           devices or devices_of(recipe))
     return dataclasses.replace(svc, container=Container(
         runtime=runtime.name, image=image, name=name, prefix=wrapped.prefix, env=wrapped.env))
+
+
+def bench_mounts(recipe) -> tuple[tuple, tuple]:
+    """(Mounts, sources that must exist) the benchmark's client sees besides every container's:
+    this run's result directory (made by bench.sh before the first point) and a dataset file."""
+    mounts = [Mount(Ref("RESULT_DIR"), Ref("RESULT_DIR"), False)]
+    data = recipe.benchmark.dataset.file
+    if data is not None and data.path.startswith("/"):
+        mounts.append(Mount(data.path, data.path, True))
+        return tuple(mounts), (data.path,)
+    return tuple(mounts), ()
+
+
+def contain_benchmark(recipe, place, bench: Benchmark | None) -> Benchmark | None:
+    """bench with every point's client in a container of the client role's runtime and image (named
+    bench-POINT, like a service) and its result JSON read by python in that image; unchanged where
+    that runtime is none (the client and BENCH_PYTHON from the node's PATH)."""
+    runtime = runtime_for(runtime_name(recipe, "client")) if bench is not None else None
+    if runtime is None:
+        return bench
+    extra, _ = bench_mounts(recipe)
+    points = []
+    for p in bench.points:
+        svc = contain(recipe, place, Service(name=f"bench-{p.name}", role="client", node=bench.node, argv=p.argv,
+                                             env=p.launch_env), extra, devices="none")  # HTTP and a tokenizer
+        points.append(dataclasses.replace(p, container=svc.container, launch_env=svc.launch_env))
+    # The reader sees the readiness answer (LOG_DIR) and writes the summary (RESULT_DIR) only.
+    seen = (Mount(Ref("LOG_DIR"), Ref("LOG_DIR"), True), extra[0])
+    reader = runtime.once(runtime.reference(image_of(recipe, "client")), seen) + (recipe.benchmark.python,)
+    return dataclasses.replace(bench, points=tuple(points), reader=reader)
+
+
+def refusal(recipe, place, services: list, bench: Benchmark | None) -> tuple:
+    """Why this target cannot run the recipe: a runtime that runs only inside SLURM jobs (RC900),
+    for a service, the client step or the benchmark's points; () where it can."""
+    units = [(s.role, s.name) for s in services] + [("client", "benchmark")] * (bench is not None)
+    for role, name in units:
+        runtime = runtime_for(runtime_name(recipe, role))
+        if runtime is not None and runtime.needs_job and not place.in_job:
+            override = recipe.container.services.get(role)
+            key = ("container", "services", role, "runtime") if override and override.runtime else (
+                "container", "runtime")
+            return ("RC900", key, f"the {runtime.name} runtime runs only inside SLURM jobs (srun "
+                    f"--container-image), not on the {place.name} target ({name})")
+    return ()
+
+
+def container_tunables(recipe) -> tuple:
+    """The run-time knobs of the container runtimes, where some role runs in one."""
+    if all(runtime_name(recipe, role) == "none" for role in ("lmcache", "prefill", "decode", "router", "client")):
+        return ()
+    c = recipe.container
+    return (
+        Tunable("IMAGE_TIMEOUT_S", str(c.pull_timeout_s), "seconds a node's image check or pull may take"),
+        Tunable("CONTAINER_START_TIMEOUT_S", str(c.start_timeout_s),
+                "seconds a container may take to be running (a hung runtime fails here)"),
+    )
 
 
 def _text(value) -> str:
@@ -93,10 +153,13 @@ def _text(value) -> str:
     return fmt(value)
 
 
-def node_images(services) -> tuple:
-    """(runtime, image, service names) of each image a node's services run in, in start order."""
+def node_images(services, bench: Benchmark | None = None) -> tuple:
+    """(runtime, image, names) of each image a node's services (and its benchmark's points, named
+    bench-POINT) run in, in start order."""
     seen: dict = {}
-    for s in services:
-        if s.container is not None:
-            seen.setdefault((s.container.runtime, s.container.image), []).append(s.name)
+    units = [(s.container, s.name) for s in services]
+    units += [(p.container, f"bench-{p.name}") for p in (bench.points if bench is not None else ())]
+    for container, name in units:
+        if container is not None:
+            seen.setdefault((container.runtime, container.image), []).append(name)
     return tuple((rt, image, tuple(names)) for (rt, image), names in seen.items())

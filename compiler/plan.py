@@ -17,14 +17,15 @@ import json
 from dataclasses import dataclass
 
 from .bench_plan import bench_tunables, plan_benchmark
-from .containers import contain, mounts_of, node_images
+from .containers import (bench_mounts, contain, contain_benchmark, container_tunables, mounts_of, node_images,
+                         refusal)
 from .engine_args import (LMCACHE_CONNECTOR, MOONCAKE_CONNECTOR, NIXL_CONNECTORS, fmt, kv_transfer_config,
                           owned_source, sourced_flags, uses)
 from .parallel import gpus_per_worker, uses_devices
 from .placement import Placement, Target, placement_for
 from .placement.base import LOCALHOST
 from .preflight import node_checks
-from .plan_types import NodePlan, Plan, PortPlan, PortUse, Service, Tunable
+from .plan_types import Benchmark, NodePlan, Plan, PortPlan, PortUse, Service, Tunable
 from .schedule import order_steps
 from .validate import Recipe, RoleSpec
 from .words import Ref, Word
@@ -100,17 +101,19 @@ def build_plan(recipe: Recipe, target: Target, *, recipe_path: str, recipe_sha25
     # Each service in its container, where the recipe has one (containers.py; unchanged otherwise).
     services = [contain(recipe, place, s) for s in services]
     client = contain(recipe, place, client) if client is not None else None
-    contained = any(s.container is not None for s in [*services, *([client] if client else [])])
+    benchmark = contain_benchmark(recipe, place, plan_benchmark(
+        recipe, router_url, router.node, [_base_url(s) for s in engines["prefill"]],
+        [_base_url(s) for s in engines["decode"]]))
+    contained = any(s.container is not None for s in [*services, *([client] if client else [])]) or bool(
+        benchmark and benchmark.reader)
     _, mounts_needed, mounts_made = mounts_of(recipe) if contained else ((), (), ())
-    benchmark = plan_benchmark(recipe, router_url, router.node, [_base_url(s) for s in engines["prefill"]],
-                               [_base_url(s) for s in engines["decode"]])
 
     nodes_needed = recipe.prefill.nodes + recipe.decode.nodes
     ports = PortPlan(tuple(p for s in services for p in s.ports))
     nodes = tuple(_node_plan(recipe, index, place.label(index, top.prefill, top.decode),
                              [s for s in services if s.node == index], [s for s in services if s.node != index],
                              client if client is not None and client.node == index else None,
-                             ports.of_node(index), recipe if benchmark and benchmark.node == index else None,
+                             ports.of_node(index), benchmark if benchmark and benchmark.node == index else None,
                              mounts_needed, mounts_made)
                   for index in range(place.node_count(nodes_needed)))
     return Plan(
@@ -121,23 +124,7 @@ def build_plan(recipe: Recipe, target: Target, *, recipe_path: str, recipe_sha25
         sbatch=place.directives(nodes_needed), version=version,
         ports=ports, files=place.bundle_files() + ((("container.sh", "container.sh"),) if contained else ()),
         one_machine=place.one_machine, benchmark=benchmark, containers=contained,
-        refused=_refused(recipe, place, services, client))
-
-
-def _refused(recipe: Recipe, place: Placement, services: list, client: Service | None) -> tuple:
-    """Why this target cannot run the recipe (a runtime that only runs on another target)."""
-    from .containers import runtime_name
-    from .runtime import runtime_for
-
-    for s in [*services, *([client] if client else [])]:
-        runtime = runtime_for(runtime_name(recipe, s.role))
-        if runtime is not None and runtime.needs_job and not place.in_job:
-            override = recipe.container.services.get(s.role)
-            key = ("container", "services", s.role, "runtime") if override and override.runtime else (
-                "container", "runtime")
-            return ("RC900", key, f"the {runtime.name} runtime runs only inside SLURM jobs (srun "
-                    f"--container-image), not on the {place.name} target ({s.name})")
-    return ()
+        refused=refusal(recipe, place, [*services, *([client] if client else [])], benchmark))
 
 
 def _lmcache(recipe: Recipe, place: Placement, i: int, rank: int) -> tuple[Service, int]:
@@ -284,11 +271,11 @@ def _client(recipe: Recipe, router: Service) -> Service | None:
 
 
 def _node_plan(recipe: Recipe, index: int, label: str, local: list[Service], remote: list[Service],
-               client: Service | None, ports: tuple, bench_recipe: Recipe | None, mounts_needed: tuple = (),
+               client: Service | None, ports: tuple, bench: Benchmark | None, mounts_needed: tuple = (),
                mounts_made: tuple = ()) -> NodePlan:
     """One node's services, the order of its work (schedule.py), and the commands it needs;
-    bench_recipe: the recipe, where this node runs its benchmark."""
-    steps = order_steps(index, local, remote, client, bench_recipe is not None)
+    bench: the benchmark, where this node runs it."""
+    steps = order_steps(index, local, remote, client, bench is not None)
     # A started container must be running within its deadline (a hung runtime), for those it names.
     named = {s.name for s in [*local, *((client,) if client is not None else ())]
              if s.container is not None and s.container.name is not None}
@@ -299,11 +286,14 @@ def _node_plan(recipe: Recipe, index: int, label: str, local: list[Service], rem
     for s in everything:
         if isinstance(s.launch_argv[0], str):
             users.setdefault(s.launch_argv[0], []).append(s.name)
-    if bench_recipe is not None:
-        b = bench_recipe.benchmark
+    if bench is not None and not bench.reader:
+        b = recipe.benchmark
         users.setdefault(b.command[0], []).append("benchmark")
         users.setdefault(b.python, []).append("benchmark results")
-    images = node_images(everything)
+    elif bench is not None:  # the client and the reader in the benchmark's image
+        users.setdefault(bench.reader[0], []).append("benchmark")
+        mounts_needed += bench_mounts(recipe)[1]
+    images = node_images(everything, bench)
     if images:
         users.setdefault("timeout", []).append("container runtime calls")
     commands = sorted(users)
@@ -331,18 +321,4 @@ def _tunables(recipe: Recipe, place: Placement) -> tuple:
         Tunable("LOG_ROOT", _log_root(recipe), "where each run's log directory goes"),
         Tunable("LOG_DIR", place.log_dir(), "where this run's logs and PID files go"),
         *bench_tunables(recipe),
-    ) + _container_tunables(recipe)
-
-
-def _container_tunables(recipe: Recipe) -> tuple:
-    from .containers import runtime_name
-
-    roles = ("lmcache", "prefill", "decode", "router", "client")
-    if all(runtime_name(recipe, role) == "none" for role in roles):
-        return ()
-    c = recipe.container
-    return (
-        Tunable("IMAGE_TIMEOUT_S", str(c.pull_timeout_s), "seconds a node's image check or pull may take"),
-        Tunable("CONTAINER_START_TIMEOUT_S", str(c.start_timeout_s),
-                "seconds a container may take to be running (a hung runtime fails here)"),
-    )
+    ) + container_tunables(recipe)

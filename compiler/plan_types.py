@@ -136,7 +136,13 @@ class BenchPoint:
     concurrency: int
     prompts: int
     result_file: str  # under RESULT_DIR; named by recipe, point and parameters
-    argv: tuple
+    argv: tuple  # the client's own argv (lint reads its flags)
+    launch_env: tuple = ()  # (NAME, Word) of the process the node starts (the client's, or its runtime's)
+    container: Container | None = None  # the client in the benchmark's image (containers.py); None: PATH
+
+    @property
+    def launch_argv(self) -> tuple:
+        return self.argv if self.container is None else self.container.prefix + self.argv
 
 
 @dataclass(frozen=True)
@@ -151,6 +157,9 @@ class Benchmark:
     answer_body: str  # the JSON of the readiness completion
     prefill_metrics: tuple  # /metrics URL Words of every prefill engine (empty: PD not checked)
     decode_metrics: tuple
+    # Words that run the interpreter reading result JSON in the benchmark's image (the runtime's
+    # one-shot start, then python); empty: the host's BENCH_PYTHON.
+    reader: tuple = ()
 
 
 @dataclass(frozen=True)

@@ -155,11 +155,16 @@ def _service_json(s: Service) -> dict:
         "ready_url": plain(s.ready_url) if s.ready_url is not None else None,
         "log": "${LOG_DIR}/" + s.log,
         "after": list(s.after),
-        **({"container": {"runtime": s.container.runtime, "image": s.container.image,
-                          "name": plain(s.container.name) if s.container.name is not None else None,
-                          "argv": [plain(w) for w in s.container.prefix],
-                          "env": {k: plain(v) for k, v in s.container.env}}} if s.container else {}),
+        **_container_json(s.container),
     }
+
+
+def _container_json(c) -> dict:
+    if c is None:
+        return {}
+    return {"container": {"runtime": c.runtime, "image": c.image,
+                          "name": plain(c.name) if c.name is not None else None,
+                          "argv": [plain(w) for w in c.prefix], "env": {k: plain(v) for k, v in c.env}}}
 
 
 def manifest(plan: Plan, files: dict[str, str] | None = None) -> dict:
@@ -188,7 +193,9 @@ def manifest(plan: Plan, files: dict[str, str] | None = None) -> dict:
             "node": plan.benchmark.node,
             "env": {k: plain(v) for k, v in plan.benchmark.env},
             "points": [{"name": p.name, "concurrency": p.concurrency, "prompts": p.prompts,
-                        "result_file": p.result_file, "argv": [plain(w) for w in p.argv]}
+                        "result_file": p.result_file, "argv": [plain(w) for w in p.argv],
+                        **_container_json(p.container)}
                        for p in plan.benchmark.points],
+            "reader": [plain(w) for w in plan.benchmark.reader],
         },
     }

@@ -20,7 +20,7 @@ STANDIN_IMAGE = "recipec-standin:bookworm"
 ENGINES_IMAGE = "recipec-engines:test"
 # What the stand-ins read from their environment (a test sets them on the launcher): passed into
 # every container by name, as a recipe's pass-env does.
-STANDIN_VARS = ("STANDIN_CLIENT_SECS", "STANDIN_CLIENT_EXIT", "STANDIN_RECORD", "RECIPEC_TEST_TAG")
+STANDIN_VARS = ("STANDIN_CLIENT_SECS", "STANDIN_CLIENT_EXIT", "STANDIN_RECORD", "STANDIN_BENCH", "RECIPEC_TEST_TAG")
 
 
 def podman_unusable() -> str | None:

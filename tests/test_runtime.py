@@ -150,3 +150,61 @@ def test_bundle_json_records_each_container(tmp_path):
     assert prefill["container"]["runtime"] == "docker"
     assert prefill["container"]["name"] == "recipec-kimik2.5-job${SLURM_JOB_ID}-prefill-0"
     assert prefill["argv"][:2] == ["vllm", "serve"]
+
+
+# The benchmark's points in the client role's container (issue 15 with 14).
+
+def test_each_point_runs_in_a_named_container_without_devices_and_sees_its_result_dir():
+    plan = plan_of("slurm")
+    b = plan.benchmark
+    assert [plain(p.container.name) for p in b.points] == [
+        f"recipec-kimik2.5-job${{SLURM_JOB_ID}}-bench-{p}" for p in ("c8", "c16", "c32")]
+    for p in b.points:
+        w = [plain(x) for x in p.container.prefix]
+        assert w[:2] == ["docker", "run"] and w[-1] == "docker.io/vllm/vllm-openai-rocm:v0.33.0"
+        assert "--volume=${RESULT_DIR}:${RESULT_DIR}:rw" in w and "--network=host" in w
+        assert not any(x.startswith(("--device", "--group-add", "--gpus")) for x in w), w  # HTTP and a tokenizer
+        assert [plain(x) for x in p.launch_argv[len(w):len(w) + 3]] == ["vllm", "bench", "serve"]
+        assert p.argv[:3] == ("vllm", "bench", "serve")  # lint reads the client's own argv
+    reader = [plain(x) for x in b.reader]
+    assert reader == ["docker", "run", "--rm", "--pull=never", "--network=none",
+                      "--volume=${LOG_DIR}:${LOG_DIR}:ro", "--volume=${RESULT_DIR}:${RESULT_DIR}:rw",
+                      "docker.io/vllm/vllm-openai-rocm:v0.33.0", "python3"]
+    node = plan.nodes[b.node]
+    needs = dict(node.needs)
+    assert "vllm" not in needs and "python3" not in needs and "benchmark" in needs["docker"]
+    assert node.images[0][2][-3:] == ("bench-c8", "bench-c16", "bench-c32")  # the image preflight covers them
+    assert {t.name: t.default for t in plan.tunables}["BENCH_PYTHON"] == ""
+
+
+def test_a_dataset_file_is_mounted_read_only_and_checked_on_the_router_node():
+    plan = plan_of("slurm", "benchmark.dataset={file: {path: /data/sharegpt.json, format: sharegpt}}")
+    w = [plain(x) for x in plan.benchmark.points[0].container.prefix]
+    assert "--volume=/data/sharegpt.json:/data/sharegpt.json:ro" in w
+    assert "/data/sharegpt.json" in plan.nodes[plan.benchmark.node].mounts_needed
+    assert all("/data/sharegpt.json" not in n.mounts_needed for n in plan.nodes if n.index != plan.benchmark.node)
+
+
+@pytest.mark.parametrize("runtime, head, tail", [
+    ("pyxis", ["srun", "--overlap"], ["--no-container-mount-home", "--export=NONE", "python3"]),
+    ("apptainer", ["apptainer", "exec", "--cleanenv"],
+     ["--bind=${RESULT_DIR}:${RESULT_DIR}:rw", "docker://docker.io/vllm/vllm-openai-rocm:v0.33.0", "python3"]),
+])
+def test_the_reader_is_a_one_shot_of_each_runtime(runtime, head, tail):
+    reader = [plain(x) for x in plan_of("slurm", f"container.runtime={runtime}").benchmark.reader]
+    assert reader[:len(head)] == head and reader[-len(tail):] == tail, reader
+
+
+def test_a_bare_benchmark_runs_from_path_and_reads_with_bench_python():
+    plan = plan_of("slurm", "container.runtime=none", "benchmark.python=python3.12")
+    b = plan.benchmark
+    assert b.reader == () and all(p.container is None and p.launch_argv == p.argv for p in b.points)
+    assert {"vllm", "python3.12"} <= dict(plan.nodes[b.node].needs).keys()
+    assert {t.name: t.default for t in plan.tunables}["BENCH_PYTHON"] == "python3.12"
+
+
+def test_a_client_runtime_that_needs_a_job_is_refused_for_the_benchmark_off_slurm(tmp_path):
+    proc = run_recipec("build", "kimik2.5-tp4", "--target", "local", "--set",
+                       "container.services={client: {runtime: pyxis}}", "-o", str(tmp_path / "b"))
+    assert proc.returncode == 1 and "RC900" in proc.stderr and "(benchmark)" in proc.stderr, proc.stderr
+    assert not (tmp_path / "b").exists()

@@ -56,5 +56,10 @@ class Runtime:
         pass_env (host variables passed in by name), devices (amd, nvidia, none)."""
         raise NotImplementedError
 
+    def once(self, image: str, mounts: tuple) -> tuple:
+        """The words before a short command run in image with mounts: no devices, no env, nothing
+        left when it ends (the runtimes here that name containers override this)."""
+        return self.wrap(image, None, mounts, (), (), "none").prefix
+
 
 __all__ = ["Mount", "Wrapped", "Runtime", "joined"]

@@ -35,6 +35,14 @@ class _OCI(Runtime):
         words.append(image)
         return Wrapped(tuple(words))
 
+    def once(self, image, mounts):
+        # A few seconds' command that teardown does not track: removed by the runtime when it ends
+        # (--rm), on no network (it reads and writes files only).
+        words: list = [self.command, "run", "--rm", "--pull=never", "--network=none"]
+        for m in mounts:
+            words.append(joined("--volume=", m.source, ":", m.target, ":ro" if m.read_only else ":rw"))
+        return (*words, image)
+
 
 class Podman(_OCI):
     name = command = "podman"

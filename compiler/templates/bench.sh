@@ -16,8 +16,10 @@
 #   2. answers    check_answers: readiness that means "answers"
 #   3. sweep      bench_point, bench_gate, bench_cooldown
 #   4. summary    bench_summary: summary.csv and summary.md of the points done
-# Needs lib.sh (log, die, start_service, serve_until_exit, check_alive, pause_ms), curl, and
-# BENCH_PYTHON (the benchmark client's own interpreter) to read JSON. Tested in tests/bats/7-bench.bats
+# Needs lib.sh (log, die, start_service, serve_until_exit, check_alive, pause_ms), curl, and python
+# to read JSON: the one in the benchmark's image where the benchmark runs in a container (the node
+# script sets BENCH_READER to the runtime's words for it), else BENCH_PYTHON from the node's PATH;
+# BENCH_PYTHON, when set, wins (a host interpreter: no container start per read). Tested in tests/bats/7-bench.bats
 # and as whole bundles in tests/faults/test_bench.py.
 
 set -euo pipefail
@@ -35,7 +37,11 @@ if [[ ! ${BENCH_MIN_COMPLETED_RATIO:-} =~ ^(0?\.[0-9]+|0|1|1\.0*)$ ]]; then
     "${BENCH_MIN_COMPLETED_RATIO:-}" >&2
   exit 1
 fi
-: "${BENCH_PYTHON:?the interpreter that reads result JSON}"
+if [[ -n ${BENCH_PYTHON:-} ]] && ! command -v -- "$BENCH_PYTHON" >/dev/null; then
+  printf 'recipec: BENCH_PYTHON=%s is not a command on this node\n' "$BENCH_PYTHON" >&2
+  exit 1
+fi
+BENCH_READER=() # the words that run python in the benchmark's image (set by the node script)
 
 RESULT_DIR=""
 BENCH_DONE=() # result files of the points that passed, in sweep order
@@ -60,6 +66,20 @@ bench_result_dir() {
   done
   RESULT_DIR=$dir
   log "results of this run: $RESULT_DIR"
+}
+
+# bench_python ARG...: python ARG..., where result JSON is read: BENCH_PYTHON when set, else python
+# in the benchmark's image (BENCH_READER: a one-shot container, bounded like the runtime's image
+# calls), else nowhere (no interpreter was given).
+bench_python() {
+  if [[ -n ${BENCH_PYTHON:-} ]]; then
+    "$BENCH_PYTHON" "$@"
+  elif ((${#BENCH_READER[@]} > 0)); then
+    timeout -k 5 "$IMAGE_TIMEOUT_S" "${BENCH_READER[@]}" "$@" </dev/null
+  else
+    printf 'no interpreter to read results with: BENCH_PYTHON is empty\n'
+    return 1
+  fi
 }
 
 ####################################################################################################
@@ -136,7 +156,7 @@ check_answers() {
     code=$(curl --silent --noproxy '*' --max-time "$left" --output "$answer" \
       --write-out '%{http_code}' -H 'Content-Type: application/json' --data-binary "$body" -- "$url" \
       2>/dev/null) || code=${code:-000}
-    if [[ $code == 200 ]] && verdict=$("$BENCH_PYTHON" -c "$BENCH_PY_ANSWER" "$answer"); then
+    if [[ $code == 200 ]] && verdict=$(bench_python -c "$BENCH_PY_ANSWER" "$answer"); then
       break
     fi
     [[ $code == 200 ]] || verdict="HTTP $code: $(head -c 300 -- "$answer" 2>/dev/null || true)"
@@ -192,11 +212,11 @@ check_pd_counted() {
 # 3. sweep
 ####################################################################################################
 
-# The validity gate of one point, from the client's result JSON (file $1): a reason per failed
-# threshold, status 1 if any. Thresholds from BENCH_MIN_OUTPUT_TOKENS, BENCH_MIN_COMPLETED_RATIO,
-# BENCH_MAX_FAILED.
+# The validity gate of one point, from the client's result JSON (argument 1): a reason per failed
+# threshold, status 1 if any. Thresholds are arguments 2-4 (BENCH_MIN_OUTPUT_TOKENS,
+# BENCH_MIN_COMPLETED_RATIO, BENCH_MAX_FAILED): the reader may run in a container without our env.
 readonly BENCH_PY_GATE='
-import json, os, sys
+import json, sys
 try:
     r = json.load(open(sys.argv[1], encoding="utf-8"))
     completed, failed = int(r["completed"]), int(r.get("failed") or 0)
@@ -206,12 +226,13 @@ except Exception as exc:
     print("unreadable result: %s" % exc)
     sys.exit(1)
 why = []
-if tokens < int(os.environ["BENCH_MIN_OUTPUT_TOKENS"]):
-    why.append("%d output tokens (at least %s needed)" % (tokens, os.environ["BENCH_MIN_OUTPUT_TOKENS"]))
-if completed < float(os.environ["BENCH_MIN_COMPLETED_RATIO"]) * sent:
-    why.append("%d of %d requests completed (at least %s of them needed)" % (completed, sent, os.environ["BENCH_MIN_COMPLETED_RATIO"]))
-if failed > int(os.environ["BENCH_MAX_FAILED"]):
-    why.append("%d requests failed (at most %s allowed)" % (failed, os.environ["BENCH_MAX_FAILED"]))
+min_tokens, min_ratio, max_failed = sys.argv[2:5]
+if tokens < int(min_tokens):
+    why.append("%d output tokens (at least %s needed)" % (tokens, min_tokens))
+if completed < float(min_ratio) * sent:
+    why.append("%d of %d requests completed (at least %s of them needed)" % (completed, sent, min_ratio))
+if failed > int(max_failed):
+    why.append("%d requests failed (at most %s allowed)" % (failed, max_failed))
 if why:
     print("; ".join(why))
     sys.exit(1)
@@ -220,8 +241,7 @@ print("%d/%d completed, %d output tokens, %.1f output tok/s" % (completed, sent,
 
 # bench_gate FILE: the verdict line of the validity gate on stdout; status 1 when the point fails it.
 bench_gate() {
-  BENCH_MIN_OUTPUT_TOKENS=$BENCH_MIN_OUTPUT_TOKENS BENCH_MIN_COMPLETED_RATIO=$BENCH_MIN_COMPLETED_RATIO \
-    BENCH_MAX_FAILED=$BENCH_MAX_FAILED "$BENCH_PYTHON" -c "$BENCH_PY_GATE" "$1"
+  bench_python -c "$BENCH_PY_GATE" "$1" "$BENCH_MIN_OUTPUT_TOKENS" "$BENCH_MIN_COMPLETED_RATIO" "$BENCH_MAX_FAILED"
 }
 
 # bench_fail POINT MESSAGE: end the sweep at POINT; what the earlier points measured stays, summarised.
@@ -240,6 +260,10 @@ bench_point() {
   shift 2
   log "point $point: starting"
   start_service "bench-$point" "$LOG_DIR/bench-$point.log" '' "$@" || exit 1
+  # (container.sh declares CONTAINER_NAME an associative array; without it there is no container)
+  if declare -F await_containers >/dev/null && [[ -v "CONTAINER_NAME[bench-$point]" ]]; then
+    await_containers "bench-$point" # in its container (track_container): a hung runtime fails here
+  fi
   serve_until_exit "bench-$point" || status=$?
   ((status == 0)) || bench_fail "$point" "the benchmark client exited with status $status (log: $LOG_DIR/bench-$point.log)"
   [[ -s $file ]] || bench_fail "$point" "the benchmark client wrote no result $file"
@@ -304,7 +328,7 @@ os.replace(os.path.join(out, "summary.md.tmp"), os.path.join(out, "summary.md"))
 
 # bench_summary: RESULT_DIR/summary.csv and summary.md of the points that passed.
 bench_summary() {
-  "$BENCH_PYTHON" -c "$BENCH_PY_SUMMARY" "$RESULT_DIR" "${BENCH_DONE[@]}" || return 1
+  bench_python -c "$BENCH_PY_SUMMARY" "$RESULT_DIR" "${BENCH_DONE[@]}" || return 1
   log "summary of ${#BENCH_DONE[@]} point(s): $RESULT_DIR/summary.csv, $RESULT_DIR/summary.md"
   sed 's/^/    /' -- "$RESULT_DIR/summary.md" >&2 || true
 }

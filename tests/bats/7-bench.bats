@@ -54,6 +54,21 @@ ANSWER='{"choices": [{"text": " hi"}]}'
   [[ $output == *'BENCH_MIN_COMPLETED_RATIO must be a fraction'* && $output != *sourced* ]]
 }
 
+@test "bench_python: BENCH_PYTHON wins; else the image's reader words (bounded); else a clear failure" {
+  # A runtime that prints its words, then runs the rest (after the image) as the container would.
+  printf '%s\n' '#!/usr/bin/env bash' 'printf "runtime:"; printf " %s" "${@:1:3}"; echo' \
+    'shift 3; exec "$@"' >"$FAKE/bin/runtime"
+  chmod +x "$FAKE/bin/runtime"
+  bench 'IMAGE_TIMEOUT_S=5 BENCH_READER=(runtime run --rm image python3)
+         BENCH_PYTHON=; bench_python -c "print(\"in image\")"
+         BENCH_PYTHON=python3; bench_python -c "print(\"on host\")"
+         BENCH_PYTHON= BENCH_READER=(); bench_python -c "print(1)" || echo "none: $?"'
+  [[ $output == *'runtime: run --rm image'$'\n''in image'$'\n''on host'$'\n''no interpreter to read results with: BENCH_PYTHON is empty'$'\n''none: 1'* ]]
+  BENCH_PYTHON=no-such-python bench 'echo AFTER'
+  [ "$status" -eq 1 ] && [[ $output == *'BENCH_PYTHON=no-such-python is not a command on this node'* ]]
+  [[ $output != *AFTER* ]]
+}
+
 @test "bench_result_dir: a new directory; one holding anything is never reused" {
   bench 'root=$here/results
          bench_result_dir "$root" run; echo "1=${RESULT_DIR#$here/}"

@@ -32,8 +32,9 @@ CONCURRENCY = [1, 2, 4]
 INPUT_LEN, OUTPUT_LEN, PER_CONCURRENCY = 256, 16, 2
 
 
-def bench_recipe(folder: Path, model: Path, concurrency=tuple(CONCURRENCY)) -> tuple[Path, dict]:
-    """tiny-cpu with a benchmark in place of its client step, on free ports; its path and ports."""
+def bench_recipe(folder: Path, model: Path, concurrency=tuple(CONCURRENCY), **extra) -> tuple[Path, dict]:
+    """tiny-cpu with a benchmark in place of its client step, on free ports; its path and ports.
+    extra: top-level sections to set (e.g. container)."""
     recipe = yaml.safe_load((ROOT / "tests" / "data" / "tiny-cpu-flat.yaml").read_text())  # tiny-cpu, flat
     ports = dict(zip(PORT_KEYS, free_ports(len(PORT_KEYS))))
     for key, port in ports.items():
@@ -49,6 +50,7 @@ def bench_recipe(folder: Path, model: Path, concurrency=tuple(CONCURRENCY)) -> t
         "dataset": {"random": {"input-len": INPUT_LEN, "output-len": OUTPUT_LEN}},
         "concurrency": list(concurrency), "prompts": {"per-concurrency": PER_CONCURRENCY}, "cooldown-s": 1,
         "answers": {"timeout-s": 120}}
+    recipe.update(extra)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "tiny-cpu-bench.yaml"
     path.write_text(yaml.safe_dump(recipe, sort_keys=False))
@@ -98,3 +100,49 @@ def test_a_three_point_sweep_on_the_real_stack(tmp_path, engines_venv, tiny_mode
     report(f"sweep of {len(CONCURRENCY)} points in one launch: {run.seconds:.1f} s; all healthy -> answers "
            f"(counted on prefill and decode): {answers_seconds(run):.2f} s; output tok/s by concurrency: "
            + ", ".join(f"c{c}={float(r['output_throughput']):.1f}" for c, r in zip(CONCURRENCY, rows)))
+
+
+@pytest.mark.containers
+def test_a_sweep_with_every_service_and_each_point_in_podman(tmp_path, engines_venv, tiny_model):  # noqa: F811
+    """The same stack in podman (the engines image of test_real_stack.py: Debian with the engines
+    venv mounted read-only), a 2-point sweep whose clients run in their own containers and whose
+    results are read by the image's python3; the host's PATH has neither vllm nor the venv."""
+    from podman import ENGINES_IMAGE, container_project, containers_named, make_image, remove_containers, \
+        require_podman
+
+    require_podman()
+    image = make_image(ENGINES_IMAGE, "--with-python-venv", str(engines_venv))
+    home = next(line.split("=", 1)[1].strip() for line in (engines_venv / "pyvenv.cfg").read_text().splitlines()
+                if line.startswith("home"))
+    prefix = Path(home).parent  # the interpreter's installation: bin/python links into it
+    mounts = [{"source": str(engines_venv)}] + ([{"source": str(prefix)}] if str(prefix) != "/usr" else [])
+    project = tmp_path / "project"
+    container_project(project, "tiny-cpu")
+    container = {"runtime": "podman", "mounts": mounts, "env": {"PATH": f"{engines_venv}/bin:/usr/bin:/bin"},
+                 "pass-env": ["RECIPEC_TEST_TAG"]}
+    concurrency = (1, 2)
+    path, _ = bench_recipe(project / "recipes", tiny_model, concurrency, image=image, container=container)
+    recipe = yaml.safe_load(path.read_text())
+    recipe["benchmark"]["python"] = "python3"  # the image's own (Debian's), on its default PATH
+    path.write_text(yaml.safe_dump(recipe, sort_keys=False))
+    bundle = tmp_path / "bundle"
+    run_recipec("build", str(path), "--target", "local", "-o", str(bundle), cwd=project, check=True)
+    run = run_bundle(bundle, None, env=ENV, timeout=RUN_TIMEOUT_S)
+    left = containers_named(run_logs(bundle).name)
+    remove_containers(left)
+    context = run.stderr[-8000:]
+    assert run.returncode == 0, context
+    assert run.leftovers == [] and left == [], (run.leftovers, left, context)
+    for c in concurrency:
+        assert re.search(rf"bench-c{c} starts in \(podman container recipec-tiny-cpu-run-\S+-bench-c{c}", run.stderr)
+    assert re.search(r"prefill and decode both served it", run.stderr), context
+    results = log_root(bundle) / "results" / run_logs(bundle).name
+    for c in concurrency:
+        prompts = PER_CONCURRENCY * c
+        data = json.loads((results / f"tiny-cpu-c{c}-n{prompts}-in{INPUT_LEN}-out{OUTPUT_LEN}.json").read_text())
+        assert data["completed"] == prompts and data["total_output_tokens"] == prompts * OUTPUT_LEN, data
+    with open(results / "summary.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [int(r["concurrency"]) for r in rows] == list(concurrency)
+    report(f"sweep of {len(concurrency)} points in podman: {run.seconds:.1f} s; all healthy -> answers: "
+           f"{answers_seconds(run):.2f} s")

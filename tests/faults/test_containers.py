@@ -7,7 +7,9 @@ leaves no process and no container behind; values reach the runtime as literal w
 
 from __future__ import annotations
 
+import csv
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -27,12 +29,14 @@ def podman():
     require_podman()
 
 
-def play(tmp_path: Path, *sets: str, env: dict | None = None, path_prefix=(), on_line=(), settle_s=0.3):
+def play(tmp_path: Path, *sets: str, env: dict | None = None, path_prefix=(), on_line=(), settle_s=0.3,
+         benchmark=False, host_bin=True):
+    """host_bin: the stand-ins on the launcher's PATH too (False: only inside the containers)."""
     bin_dir = make_standin_bin(tmp_path / "bin")
     bundle = tmp_path / "bundle"
-    ports = build_local(bundle, *sets, runtime="podman", bin_dir=bin_dir)
-    run = run_bundle(bundle, bin_dir, env={**ENV, **(env or {})}, timeout=90, path_prefix=path_prefix,
-                     on_line=on_line, settle_s=settle_s)
+    ports = build_local(bundle, *sets, runtime="podman", bin_dir=bin_dir, benchmark=benchmark)
+    run = run_bundle(bundle, bin_dir if host_bin else None, env={**ENV, **(env or {})}, timeout=90,
+                     path_prefix=path_prefix, on_line=on_line, settle_s=settle_s)
     left = containers_named(run_logs(bundle).name)
     remove_containers(left)
     assert run.leftovers == [], f"processes left behind: {run.leftovers}\n{run.stderr}"
@@ -146,3 +150,70 @@ def test_a_hostile_image_name_is_refused_at_build(tmp_path):
                        "container.services={router: {image: 'localhost/x:v1 --privileged'}}",
                        cwd=tmp_path / "project")
     assert proc.returncode == 1 and "RC903" in proc.stderr, proc.stderr
+
+
+# The benchmark sweep in podman (issue 15 with 14): every point's client in a container of its own,
+# named bench-POINT and removed like the services; result JSON read by python in the image. The
+# host has no `vllm` and a `python3` that fails the test if anything runs it.
+BENCH_QUICK = {"BENCH_COOLDOWN_S": "0", "ANSWER_TIMEOUT_S": "5"}
+SWEEP = {"c8": "kimik2.5-tp4-c8-n80-in8192-out1024.json", "c16": "kimik2.5-tp4-c16-n160-in8192-out1024.json",
+         "c32": "kimik2.5-tp4-c32-n320-in8192-out1024.json"}
+
+
+def host_without_python(tmp_path: Path) -> Path:
+    folder = tmp_path / "host-bin"
+    folder.mkdir()
+    for name in ("python3", "python", "vllm"):
+        (folder / name).write_text(f"#!/bin/sh\necho 'the host {name} ran: $*' >&2\nexit 99\n")
+        (folder / name).chmod(0o755)
+    return folder
+
+
+def results_of(bundle: Path) -> Path:
+    from harness import log_root
+
+    (found,) = (log_root(bundle) / "results").iterdir()
+    return found
+
+
+def test_a_sweep_runs_each_point_in_its_own_container_and_reads_results_in_the_image(tmp_path):
+    run, bundle, _ = play(tmp_path, benchmark=True, env=BENCH_QUICK, host_bin=False,
+                          path_prefix=[host_without_python(tmp_path)])
+    assert run.returncode == 0, run.stderr
+    assert "the host " not in run.stderr, run.stderr
+    for point in SWEEP:
+        assert re.search(rf"bench-{point} starts in \(podman container recipec-kimik2\.5-tp4-run-\S+-bench-{point}, "
+                         rf"image localhost/recipec-standin:bookworm\)", run.stderr), run.stderr
+        assert f"point {point}: valid: " in run.stderr
+    assert "containers running: bench-c8" in run.stderr  # the start deadline covers the points too
+    results = results_of(bundle)
+    assert sorted(p.name for p in results.iterdir()) == sorted([*SWEEP.values(), "summary.csv", "summary.md"])
+    with open(results / "summary.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(r["point"], float(r["output_throughput"])) for r in rows] == [("c8", 800.0), ("c16", 1600.0),
+                                                                           ("c32", 3200.0)]
+
+
+def test_an_invalid_point_in_a_container_stops_the_sweep_and_keeps_the_earlier_results(tmp_path):
+    run, bundle, _ = play(tmp_path, benchmark=True, env={**BENCH_QUICK, "STANDIN_BENCH": "zero_output:16"},
+                          host_bin=False, path_prefix=[host_without_python(tmp_path)])
+    assert run.returncode == 1, run.stderr
+    assert "ERROR: point c16 failed: invalid result: 0 output tokens (at least 1 needed)" in run.stderr, run.stderr
+    with open(results_of(bundle) / "summary.csv", newline="") as fh:
+        assert [r["point"] for r in csv.DictReader(fh)] == ["c8"]
+
+
+def test_a_runtime_that_hangs_on_a_point_fails_at_the_start_deadline_naming_it(tmp_path):
+    """The services start; `podman run` of point c16 never starts its container and ignores TERM."""
+    fake = tmp_path / "hung" / "podman"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/bash\nif [[ $1 == run && $* == *-bench-c16* ]]; then trap '' TERM; "
+                    "while :; do sleep 1; done; fi\nexec /usr/bin/podman \"$@\"\n")
+    fake.chmod(0o755)
+    run, _, _ = play(tmp_path, benchmark=True, env={**BENCH_QUICK, "CONTAINER_START_TIMEOUT_S": "3"},
+                     path_prefix=[fake.parent])
+    assert run.returncode == 1, run.stderr
+    assert "point c8: valid: " in run.stderr
+    assert "ERROR: bench-c16 is not running 3s after its start: the podman runtime did not start it" in run.stderr
+    start = run.line_time(r"started bench-c16")
+    assert run.ended_at - start < 3 + GRACE_PERIOD_S + 3 * MARGIN_S, run.stderr

@@ -37,7 +37,7 @@ fi
 : "${BENCH_MIN_OUTPUT_TOKENS:=1}" # a point with fewer output tokens fails
 : "${BENCH_MIN_COMPLETED_RATIO:=1}" # a point that completes fewer of its prompts than this fraction fails
 : "${BENCH_MAX_FAILED:=0}" # a point with more failed requests fails
-: "${BENCH_PYTHON:=python3}" # the interpreter that reads the client's result JSON
+: "${BENCH_PYTHON:=}" # a host interpreter to read the client's result JSON with (empty: python3 in the benchmark's image)
 : "${IMAGE_TIMEOUT_S:=1800}" # seconds a node's image check or pull may take
 : "${CONTAINER_START_TIMEOUT_S:=120}" # seconds a container may take to be running (a hung runtime fails here)
 
@@ -53,11 +53,9 @@ source "$BUNDLE_DIR/container.sh"
 
 require_commands \
   'curl=health probes' \
-  'podman=lmcache-0, prefill-0, decode-0, router' \
-  'python3=benchmark results' \
+  'podman=lmcache-0, prefill-0, decode-0, router, benchmark' \
   setsid=start_service \
-  'timeout=container runtime calls' \
-  vllm=benchmark
+  'timeout=container runtime calls'
 mkdir -p -- "$LOG_DIR"
 # What an earlier run of this bundle left running holds its ports: name it rather than fail on one.
 begin_run "$LOG_DIR" "$LOG_ROOT"
@@ -77,7 +75,7 @@ preflight_ports \
   29000 router 'router Prometheus'
 # Every image and mount source the containers need must be here before anything starts.
 preflight_mounts /root/.cache/huggingface
-preflight_image podman docker.io/vllm/vllm-openai-rocm:v0.33.0 lmcache-0 prefill-0 decode-0 router
+preflight_image podman docker.io/vllm/vllm-openai-rocm:v0.33.0 lmcache-0 prefill-0 decode-0 router bench-c8 bench-c16 bench-c32
 
 # lmcache-0 and decode-0: they need nothing else, so start at once.
 track_container lmcache-0 podman "recipec-kimik2.5-tp4-${RUN_ID}-lmcache-0" docker.io/vllm/vllm-openai-rocm:v0.33.0
@@ -255,6 +253,18 @@ if [[ -n ${CLIENT_CMD:-} ]]; then
   exit "$status"
 fi
 bench_result_dir "$RESULT_ROOT" "${LOG_DIR##*/}" || exit 1
+# Result JSON is read by python in the benchmark's image (BENCH_PYTHON: a host interpreter instead).
+BENCH_READER=(
+  podman
+  run
+  --rm
+  --pull=never
+  --network=none
+  "--volume=${LOG_DIR}:${LOG_DIR}:ro"
+  "--volume=${RESULT_DIR}:${RESULT_DIR}:rw"
+  docker.io/vllm/vllm-openai-rocm:v0.33.0
+  python3
+)
 # /health is 200 long before the stack can answer, and stays 200 when PD falls back to
 # decode-only: one real completion, counted by prefill and by decode, or no point runs.
 check_answers "$ROUTER_URL" '{"max_tokens": 8, "model": "amd/Kimi-K2.5-MXFP4", "prompt": "Say hello.", "temperature": 0}' \
@@ -262,9 +272,21 @@ check_answers "$ROUTER_URL" '{"max_tokens": 8, "model": "amd/Kimi-K2.5-MXFP4", "
   -- http://127.0.0.1:8200/metrics || exit 1
 
 # Point 1 of 3: concurrency 8, 80 prompts.
+track_container bench-c8 podman "recipec-kimik2.5-tp4-${RUN_ID}-bench-c8" docker.io/vllm/vllm-openai-rocm:v0.33.0
 bench_point c8 kimik2.5-tp4-c8-n80-in8192-out1024.json \
   -- \
-  vllm bench serve \
+  podman run \
+    --init \
+    --pull=never \
+    "--name=recipec-kimik2.5-tp4-${RUN_ID}-bench-c8" \
+    --network=host \
+    --ipc=host \
+    --volume=/root/.cache/huggingface:/root/.cache/huggingface:rw \
+    "--volume=${LOG_DIR}:${LOG_DIR}:rw" \
+    "--volume=${RESULT_DIR}:${RESULT_DIR}:rw" \
+    --env=HF_HOME=/root/.cache/huggingface \
+    docker.io/vllm/vllm-openai-rocm:v0.33.0 \
+    vllm bench serve \
     --backend vllm \
     --base-url http://127.0.0.1:8000 \
     --model amd/Kimi-K2.5-MXFP4 \
@@ -287,9 +309,21 @@ bench_point c8 kimik2.5-tp4-c8-n80-in8192-out1024.json \
   || exit 1
 bench_cooldown
 # Point 2 of 3: concurrency 16, 160 prompts.
+track_container bench-c16 podman "recipec-kimik2.5-tp4-${RUN_ID}-bench-c16" docker.io/vllm/vllm-openai-rocm:v0.33.0
 bench_point c16 kimik2.5-tp4-c16-n160-in8192-out1024.json \
   -- \
-  vllm bench serve \
+  podman run \
+    --init \
+    --pull=never \
+    "--name=recipec-kimik2.5-tp4-${RUN_ID}-bench-c16" \
+    --network=host \
+    --ipc=host \
+    --volume=/root/.cache/huggingface:/root/.cache/huggingface:rw \
+    "--volume=${LOG_DIR}:${LOG_DIR}:rw" \
+    "--volume=${RESULT_DIR}:${RESULT_DIR}:rw" \
+    --env=HF_HOME=/root/.cache/huggingface \
+    docker.io/vllm/vllm-openai-rocm:v0.33.0 \
+    vllm bench serve \
     --backend vllm \
     --base-url http://127.0.0.1:8000 \
     --model amd/Kimi-K2.5-MXFP4 \
@@ -312,9 +346,21 @@ bench_point c16 kimik2.5-tp4-c16-n160-in8192-out1024.json \
   || exit 1
 bench_cooldown
 # Point 3 of 3: concurrency 32, 320 prompts.
+track_container bench-c32 podman "recipec-kimik2.5-tp4-${RUN_ID}-bench-c32" docker.io/vllm/vllm-openai-rocm:v0.33.0
 bench_point c32 kimik2.5-tp4-c32-n320-in8192-out1024.json \
   -- \
-  vllm bench serve \
+  podman run \
+    --init \
+    --pull=never \
+    "--name=recipec-kimik2.5-tp4-${RUN_ID}-bench-c32" \
+    --network=host \
+    --ipc=host \
+    --volume=/root/.cache/huggingface:/root/.cache/huggingface:rw \
+    "--volume=${LOG_DIR}:${LOG_DIR}:rw" \
+    "--volume=${RESULT_DIR}:${RESULT_DIR}:rw" \
+    --env=HF_HOME=/root/.cache/huggingface \
+    docker.io/vllm/vllm-openai-rocm:v0.33.0 \
+    vllm bench serve \
     --backend vllm \
     --base-url http://127.0.0.1:8000 \
     --model amd/Kimi-K2.5-MXFP4 \

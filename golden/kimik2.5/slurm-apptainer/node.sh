@@ -48,7 +48,7 @@ mkdir -p -- "$LOG_DIR"
 
 run_rank_0() {
   # prefill node 0 + router
-  require_commands 'apptainer=lmcache-0, prefill-0, router' 'curl=health probes' 'python3=benchmark results' setsid=start_service 'timeout=container runtime calls' vllm=benchmark
+  require_commands 'apptainer=lmcache-0, prefill-0, router, benchmark' 'curl=health probes' setsid=start_service 'timeout=container runtime calls'
 
   # What this node needs must be there (node checks, preflight.sh) and every port it binds free, before anything starts.
   node_preflight model amd/Kimi-K2.5-MXFP4 0
@@ -64,7 +64,7 @@ run_rank_0() {
     29000 router 'router Prometheus'
   # Every image and mount source the containers need must be here before anything starts.
   preflight_mounts /root/.cache/huggingface
-  preflight_image apptainer docker://docker.io/vllm/vllm-openai-rocm:v0.33.0 lmcache-0 prefill-0 router
+  preflight_image apptainer docker://docker.io/vllm/vllm-openai-rocm:v0.33.0 lmcache-0 prefill-0 router bench-c8 bench-c16 bench-c32
 
   # Services on other nodes this node waits for (readiness only; no PID here).
   watch_remote decode-0 "http://${NODE_1_ADDR}:8200/health"
@@ -173,6 +173,16 @@ run_rank_0() {
     exit "$status"
   fi
   bench_result_dir "$RESULT_ROOT" "${LOG_DIR##*/}" || exit 1
+  # Result JSON is read by python in the benchmark's image (BENCH_PYTHON: a host interpreter instead).
+  BENCH_READER=(
+    apptainer
+    exec
+    --cleanenv
+    "--bind=${LOG_DIR}:${LOG_DIR}:ro"
+    "--bind=${RESULT_DIR}:${RESULT_DIR}:rw"
+    docker://docker.io/vllm/vllm-openai-rocm:v0.33.0
+    python3
+  )
   # /health is 200 long before the stack can answer, and stays 200 when PD falls back to
   # decode-only: one real completion, counted by prefill and by decode, or no point runs.
   check_answers "$ROUTER_URL" '{"max_tokens": 8, "model": "amd/Kimi-K2.5-MXFP4", "prompt": "Say hello.", "temperature": 0}' \
@@ -181,8 +191,15 @@ run_rank_0() {
 
   # Point 1 of 3: concurrency 8, 80 prompts.
   bench_point c8 kimik2.5-c8-n80-in8192-out1024.json \
+    APPTAINERENV_HF_HOME=/root/.cache/huggingface \
     -- \
-    vllm bench serve \
+    apptainer exec \
+      --cleanenv \
+      --bind=/root/.cache/huggingface:/root/.cache/huggingface:rw \
+      "--bind=${LOG_DIR}:${LOG_DIR}:rw" \
+      "--bind=${RESULT_DIR}:${RESULT_DIR}:rw" \
+      docker://docker.io/vllm/vllm-openai-rocm:v0.33.0 \
+      vllm bench serve \
       --backend vllm \
       --base-url "http://${NODE_0_ADDR}:8000" \
       --model amd/Kimi-K2.5-MXFP4 \
@@ -206,8 +223,15 @@ run_rank_0() {
   bench_cooldown
   # Point 2 of 3: concurrency 16, 160 prompts.
   bench_point c16 kimik2.5-c16-n160-in8192-out1024.json \
+    APPTAINERENV_HF_HOME=/root/.cache/huggingface \
     -- \
-    vllm bench serve \
+    apptainer exec \
+      --cleanenv \
+      --bind=/root/.cache/huggingface:/root/.cache/huggingface:rw \
+      "--bind=${LOG_DIR}:${LOG_DIR}:rw" \
+      "--bind=${RESULT_DIR}:${RESULT_DIR}:rw" \
+      docker://docker.io/vllm/vllm-openai-rocm:v0.33.0 \
+      vllm bench serve \
       --backend vllm \
       --base-url "http://${NODE_0_ADDR}:8000" \
       --model amd/Kimi-K2.5-MXFP4 \
@@ -231,8 +255,15 @@ run_rank_0() {
   bench_cooldown
   # Point 3 of 3: concurrency 32, 320 prompts.
   bench_point c32 kimik2.5-c32-n320-in8192-out1024.json \
+    APPTAINERENV_HF_HOME=/root/.cache/huggingface \
     -- \
-    vllm bench serve \
+    apptainer exec \
+      --cleanenv \
+      --bind=/root/.cache/huggingface:/root/.cache/huggingface:rw \
+      "--bind=${LOG_DIR}:${LOG_DIR}:rw" \
+      "--bind=${RESULT_DIR}:${RESULT_DIR}:rw" \
+      docker://docker.io/vllm/vllm-openai-rocm:v0.33.0 \
+      vllm bench serve \
       --backend vllm \
       --base-url "http://${NODE_0_ADDR}:8000" \
       --model amd/Kimi-K2.5-MXFP4 \

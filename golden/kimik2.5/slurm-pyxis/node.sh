@@ -48,7 +48,7 @@ mkdir -p -- "$LOG_DIR"
 
 run_rank_0() {
   # prefill node 0 + router
-  require_commands 'curl=health probes' 'python3=benchmark results' setsid=start_service 'srun=lmcache-0, prefill-0, router' 'timeout=container runtime calls' vllm=benchmark
+  require_commands 'curl=health probes' setsid=start_service 'srun=lmcache-0, prefill-0, router, benchmark' 'timeout=container runtime calls'
 
   # What this node needs must be there (node checks, preflight.sh) and every port it binds free, before anything starts.
   node_preflight model amd/Kimi-K2.5-MXFP4 0
@@ -64,7 +64,7 @@ run_rank_0() {
     29000 router 'router Prometheus'
   # Every image and mount source the containers need must be here before anything starts.
   preflight_mounts /root/.cache/huggingface
-  preflight_image pyxis vllm/vllm-openai-rocm:v0.33.0 lmcache-0 prefill-0 router
+  preflight_image pyxis vllm/vllm-openai-rocm:v0.33.0 lmcache-0 prefill-0 router bench-c8 bench-c16 bench-c32
 
   # Services on other nodes this node waits for (readiness only; no PID here).
   watch_remote decode-0 "http://${NODE_1_ADDR}:8200/health"
@@ -185,6 +185,19 @@ run_rank_0() {
     exit "$status"
   fi
   bench_result_dir "$RESULT_ROOT" "${LOG_DIR##*/}" || exit 1
+  # Result JSON is read by python in the benchmark's image (BENCH_PYTHON: a host interpreter instead).
+  BENCH_READER=(
+    srun
+    --overlap
+    --nodes=1
+    --ntasks=1
+    "--nodelist=${SLURMD_NODENAME}"
+    --container-image=vllm/vllm-openai-rocm:v0.33.0
+    "--container-mounts=${LOG_DIR}:${LOG_DIR}:ro,${RESULT_DIR}:${RESULT_DIR}"
+    --no-container-mount-home
+    --export=NONE
+    python3
+  )
   # /health is 200 long before the stack can answer, and stays 200 when PD falls back to
   # decode-only: one real completion, counted by prefill and by decode, or no point runs.
   check_answers "$ROUTER_URL" '{"max_tokens": 8, "model": "amd/Kimi-K2.5-MXFP4", "prompt": "Say hello.", "temperature": 0}' \
@@ -193,8 +206,19 @@ run_rank_0() {
 
   # Point 1 of 3: concurrency 8, 80 prompts.
   bench_point c8 kimik2.5-c8-n80-in8192-out1024.json \
+    HF_HOME=/root/.cache/huggingface \
     -- \
-    vllm bench serve \
+    srun \
+      --overlap \
+      --nodes=1 \
+      --ntasks=1 \
+      "--nodelist=${SLURMD_NODENAME}" \
+      --container-image=vllm/vllm-openai-rocm:v0.33.0 \
+      "--container-mounts=/root/.cache/huggingface:/root/.cache/huggingface,${LOG_DIR}:${LOG_DIR},${RESULT_DIR}:${RESULT_DIR}" \
+      --no-container-mount-home \
+      --export=HF_HOME \
+      --container-env=HF_HOME \
+      vllm bench serve \
       --backend vllm \
       --base-url "http://${NODE_0_ADDR}:8000" \
       --model amd/Kimi-K2.5-MXFP4 \
@@ -218,8 +242,19 @@ run_rank_0() {
   bench_cooldown
   # Point 2 of 3: concurrency 16, 160 prompts.
   bench_point c16 kimik2.5-c16-n160-in8192-out1024.json \
+    HF_HOME=/root/.cache/huggingface \
     -- \
-    vllm bench serve \
+    srun \
+      --overlap \
+      --nodes=1 \
+      --ntasks=1 \
+      "--nodelist=${SLURMD_NODENAME}" \
+      --container-image=vllm/vllm-openai-rocm:v0.33.0 \
+      "--container-mounts=/root/.cache/huggingface:/root/.cache/huggingface,${LOG_DIR}:${LOG_DIR},${RESULT_DIR}:${RESULT_DIR}" \
+      --no-container-mount-home \
+      --export=HF_HOME \
+      --container-env=HF_HOME \
+      vllm bench serve \
       --backend vllm \
       --base-url "http://${NODE_0_ADDR}:8000" \
       --model amd/Kimi-K2.5-MXFP4 \
@@ -243,8 +278,19 @@ run_rank_0() {
   bench_cooldown
   # Point 3 of 3: concurrency 32, 320 prompts.
   bench_point c32 kimik2.5-c32-n320-in8192-out1024.json \
+    HF_HOME=/root/.cache/huggingface \
     -- \
-    vllm bench serve \
+    srun \
+      --overlap \
+      --nodes=1 \
+      --ntasks=1 \
+      "--nodelist=${SLURMD_NODENAME}" \
+      --container-image=vllm/vllm-openai-rocm:v0.33.0 \
+      "--container-mounts=/root/.cache/huggingface:/root/.cache/huggingface,${LOG_DIR}:${LOG_DIR},${RESULT_DIR}:${RESULT_DIR}" \
+      --no-container-mount-home \
+      --export=HF_HOME \
+      --container-env=HF_HOME \
+      vllm bench serve \
       --backend vllm \
       --base-url "http://${NODE_0_ADDR}:8000" \
       --model amd/Kimi-K2.5-MXFP4 \

@@ -72,7 +72,7 @@ export BUNDLE_DIR
 : "${BENCH_MIN_OUTPUT_TOKENS:=1}" # a point with fewer output tokens fails
 : "${BENCH_MIN_COMPLETED_RATIO:=1}" # a point that completes fewer of its prompts than this fraction fails
 : "${BENCH_MAX_FAILED:=0}" # a point with more failed requests fails
-: "${BENCH_PYTHON:=python3}" # the interpreter that reads the client's result JSON
+: "${BENCH_PYTHON:=}" # a host interpreter to read the client's result JSON with (empty: python3 in the benchmark's image)
 : "${IMAGE_TIMEOUT_S:=1800}" # seconds a node's image check or pull may take
 : "${CONTAINER_START_TIMEOUT_S:=120}" # seconds a container may take to be running (a hung runtime fails here)
 

@@ -47,7 +47,7 @@ mkdir -p -- "$LOG_DIR"
 
 run_rank_0() {
   # prefill node 0 + router
-  require_commands 'curl=health probes' 'docker=lmcache-0, prefill-0, router' 'python3=benchmark results' setsid=start_service 'timeout=container runtime calls' vllm=benchmark
+  require_commands 'curl=health probes' 'docker=lmcache-0, prefill-0, router, benchmark' setsid=start_service 'timeout=container runtime calls'
 
   # What this node needs must be there (node checks, preflight.sh) and every port it binds free, before anything starts.
   node_preflight model amd/Kimi-K2.5-MXFP4 0
@@ -63,7 +63,7 @@ run_rank_0() {
     29000 router 'router Prometheus'
   # Every image and mount source the containers need must be here before anything starts.
   preflight_mounts /root/.cache/huggingface
-  preflight_image docker docker.io/vllm/vllm-openai-rocm:v0.33.0 lmcache-0 prefill-0 router
+  preflight_image docker docker.io/vllm/vllm-openai-rocm:v0.33.0 lmcache-0 prefill-0 router bench-c8 bench-c16 bench-c32
 
   # Services on other nodes this node waits for (readiness only; no PID here).
   watch_remote decode-0 "http://${NODE_1_ADDR}:8200/health"
@@ -202,6 +202,18 @@ run_rank_0() {
     exit "$status"
   fi
   bench_result_dir "$RESULT_ROOT" "${LOG_DIR##*/}" || exit 1
+  # Result JSON is read by python in the benchmark's image (BENCH_PYTHON: a host interpreter instead).
+  BENCH_READER=(
+    docker
+    run
+    --rm
+    --pull=never
+    --network=none
+    "--volume=${LOG_DIR}:${LOG_DIR}:ro"
+    "--volume=${RESULT_DIR}:${RESULT_DIR}:rw"
+    docker.io/vllm/vllm-openai-rocm:v0.33.0
+    python3
+  )
   # /health is 200 long before the stack can answer, and stays 200 when PD falls back to
   # decode-only: one real completion, counted by prefill and by decode, or no point runs.
   check_answers "$ROUTER_URL" '{"max_tokens": 8, "model": "amd/Kimi-K2.5-MXFP4", "prompt": "Say hello.", "temperature": 0}' \
@@ -209,9 +221,21 @@ run_rank_0() {
     -- "http://${NODE_1_ADDR}:8200/metrics" || exit 1
 
   # Point 1 of 3: concurrency 8, 80 prompts.
+  track_container bench-c8 docker "recipec-kimik2.5-job${SLURM_JOB_ID}-bench-c8" docker.io/vllm/vllm-openai-rocm:v0.33.0
   bench_point c8 kimik2.5-c8-n80-in8192-out1024.json \
     -- \
-    vllm bench serve \
+    docker run \
+      --init \
+      --pull=never \
+      "--name=recipec-kimik2.5-job${SLURM_JOB_ID}-bench-c8" \
+      --network=host \
+      --ipc=host \
+      --volume=/root/.cache/huggingface:/root/.cache/huggingface:rw \
+      "--volume=${LOG_DIR}:${LOG_DIR}:rw" \
+      "--volume=${RESULT_DIR}:${RESULT_DIR}:rw" \
+      --env=HF_HOME=/root/.cache/huggingface \
+      docker.io/vllm/vllm-openai-rocm:v0.33.0 \
+      vllm bench serve \
       --backend vllm \
       --base-url "http://${NODE_0_ADDR}:8000" \
       --model amd/Kimi-K2.5-MXFP4 \
@@ -234,9 +258,21 @@ run_rank_0() {
     || exit 1
   bench_cooldown
   # Point 2 of 3: concurrency 16, 160 prompts.
+  track_container bench-c16 docker "recipec-kimik2.5-job${SLURM_JOB_ID}-bench-c16" docker.io/vllm/vllm-openai-rocm:v0.33.0
   bench_point c16 kimik2.5-c16-n160-in8192-out1024.json \
     -- \
-    vllm bench serve \
+    docker run \
+      --init \
+      --pull=never \
+      "--name=recipec-kimik2.5-job${SLURM_JOB_ID}-bench-c16" \
+      --network=host \
+      --ipc=host \
+      --volume=/root/.cache/huggingface:/root/.cache/huggingface:rw \
+      "--volume=${LOG_DIR}:${LOG_DIR}:rw" \
+      "--volume=${RESULT_DIR}:${RESULT_DIR}:rw" \
+      --env=HF_HOME=/root/.cache/huggingface \
+      docker.io/vllm/vllm-openai-rocm:v0.33.0 \
+      vllm bench serve \
       --backend vllm \
       --base-url "http://${NODE_0_ADDR}:8000" \
       --model amd/Kimi-K2.5-MXFP4 \
@@ -259,9 +295,21 @@ run_rank_0() {
     || exit 1
   bench_cooldown
   # Point 3 of 3: concurrency 32, 320 prompts.
+  track_container bench-c32 docker "recipec-kimik2.5-job${SLURM_JOB_ID}-bench-c32" docker.io/vllm/vllm-openai-rocm:v0.33.0
   bench_point c32 kimik2.5-c32-n320-in8192-out1024.json \
     -- \
-    vllm bench serve \
+    docker run \
+      --init \
+      --pull=never \
+      "--name=recipec-kimik2.5-job${SLURM_JOB_ID}-bench-c32" \
+      --network=host \
+      --ipc=host \
+      --volume=/root/.cache/huggingface:/root/.cache/huggingface:rw \
+      "--volume=${LOG_DIR}:${LOG_DIR}:rw" \
+      "--volume=${RESULT_DIR}:${RESULT_DIR}:rw" \
+      --env=HF_HOME=/root/.cache/huggingface \
+      docker.io/vllm/vllm-openai-rocm:v0.33.0 \
+      vllm bench serve \
       --backend vllm \
       --base-url "http://${NODE_0_ADDR}:8000" \
       --model amd/Kimi-K2.5-MXFP4 \
