@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Refresh the lock files CI installs from (users' installs keep pyproject.toml's ranges):
-#   requirements/ci.lock       recipec + its test and report extras + pip/setuptools, for Python 3.11
-#   requirements/ci-py310.lock the same resolved for Python 3.10 (the floor; .ci/run tests it)
+#   requirements/ci.lock       recipec + its test and report extras + pip/setuptools: one universal
+#                              resolution for every Python from 3.10 (the floor) up, a pin that
+#                              differs by version under a marker (numpy 2.2 on 3.10, 2.4 on 3.11+),
+#                              so the README's `pip install -c requirements/ci.lock` holds on each
 #   requirements/engines.lock  the engines venv (tools/engines/setup-venv.sh), frozen from a fresh build
 #
 # Usage: tools/lock.sh [ci|engines|all]   (default all; needs uv: pip install uv)
@@ -15,14 +17,11 @@ what=${1:-all}
 
 lock_ci() {
     command -v uv >/dev/null || { echo "lock.sh: uv not found (pip install uv)" >&2; exit 1; }
+    # The existing lock is uv's preference: a refresh moves only what must move.
     uv pip compile pyproject.toml requirements/build.in --extra test --extra report \
-        --python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
+        --universal --python-version 3.10 \
         --no-header --annotation-style line --quiet -o requirements/ci.lock
     echo "lock.sh: wrote requirements/ci.lock"
-    uv pip compile pyproject.toml requirements/build.in --extra test --extra report \
-        --python-version 3.10 --python-platform x86_64-unknown-linux-gnu \
-        --no-header --annotation-style line --quiet -o requirements/ci-py310.lock
-    echo "lock.sh: wrote requirements/ci-py310.lock"
 }
 
 lock_engines() {
