@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from .errors import LoadError, Position
+from .yaml_depth import flow_depth
 
 try:  # libyaml's parser is several times faster than the pure-Python one
     _Fast = yaml.CSafeLoader
@@ -208,7 +209,7 @@ def _check_depth(text: str, display: str) -> None:
 
     Walks the event stream (the parser keeps its own stack, so depth costs no recursion). A YAML
     library may refuse deep flow nesting in its scanner before it hands over a single event of it;
-    then the text after the last event is read by ``_flow_depth`` to find where MAX_DEPTH was passed.
+    then the text after the last event is read by ``yaml_depth.flow_depth`` to find where MAX_DEPTH was passed.
     """
     # Depth counts as the builder counts it: the top-level collection is level 0.
     depth, resume = -1, 0
@@ -225,80 +226,12 @@ def _check_depth(text: str, display: str) -> None:
             resume = event.end_mark.index
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        at = _flow_depth(text, resume, mark.index if mark is not None else len(text), max(depth, 0))
+        at = flow_depth(text, resume, mark.index if mark is not None else len(text), max(depth, 0), MAX_DEPTH)
         if at is not None:
             line = text.count("\n", 0, at) + 1
             raise LoadError(f"nested deeper than {MAX_DEPTH} levels",
                             Position(display, line, at - text.rfind("\n", 0, at))) from None
         raise _yaml_error(exc, text, display) from None
-
-
-# What _flow_depth stops at: flow brackets, quotes, comments, separators and line ends.
-_FLOW_STOPS = re.compile(r"""[\[\]{}'"#,:\n]""")
-
-
-def _flow_depth(text: str, start: int, end: int, depth: int) -> int | None:
-    """Index of the first flow bracket in text[start:end] that nests deeper than MAX_DEPTH, counting
-    from ``depth`` levels already open, or None.
-
-    Used only where the YAML library has already refused the text, to choose whose error to report,
-    so it reads YAML coarsely: a bracket opens a level where a node may begin (after ``: ``, ``,``,
-    ``[``, ``{``, ``- `` or at the start of a line outside flow), quoted scalars and comments are
-    skipped, and any other text is a plain scalar.
-    """
-    node_start = True
-    i = start
-    while i < end:
-        match = _FLOW_STOPS.search(text, i, end)
-        if match is None:
-            return None
-        j = match.start()
-        ch = text[j]
-        before = text[i:j].strip(" \t")
-        if before and before not in ("-", "?") and not before.startswith(("!", "&")):
-            node_start = False  # a plain scalar (or a block indicator's own text) stood before it
-        if ch in "[{" and node_start:
-            depth += 1
-            if depth > MAX_DEPTH:
-                return j
-        elif ch in "]}":
-            depth = max(depth - 1, 0)
-            node_start = False
-        elif ch in "'\"" and node_start:
-            close = _quote_end(text, j, end)
-            if close is None:
-                return None
-            j, node_start = close, False
-        elif ch == "#" and (j == 0 or text[j - 1] in " \t\n"):
-            newline = text.find("\n", j, end)
-            if newline < 0:
-                return None
-            j = newline - 1
-        elif ch == "," and depth:
-            node_start = True
-        elif ch == ":" and (j + 1 >= len(text) or text[j + 1] in " \t\n,[]{}"):
-            node_start = True
-        elif ch == "\n":
-            node_start = node_start or not depth
-        i = j + 1
-    return None
-
-
-def _quote_end(text: str, start: int, end: int) -> int | None:
-    """Index of the quote that closes the quoted scalar opened at ``start``."""
-    quote = text[start]
-    i = start + 1
-    while i < end:
-        if text[i] == "\\" and quote == '"':
-            i += 2
-            continue
-        if text[i] == quote:
-            if quote == "'" and i + 1 < end and text[i + 1] == "'":
-                i += 2
-                continue
-            return i
-        i += 1
-    return None
 
 
 _STR_TAG = "tag:yaml.org,2002:str"
