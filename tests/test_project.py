@@ -122,8 +122,10 @@ def test_lint_only_recipes_skips_the_changelog_and_only_changelog_skips_recipe_f
 
 # --- recipec init ---------------------------------------------------------------------------
 
+PROFILES = ["profiles/cluster/mi355x-slurm.yaml", "profiles/engine/vllm-v1.yaml", "profiles/hardware/mi355x.yaml",
+            "profiles/model/kimi-k2.5-mxfp4.yaml"]
 SCAFFOLD = [".github/workflows/recipes.yml", ".gitignore", ".pre-commit-config.yaml", "perf-changelog.yaml",
-            "pyproject.toml", "recipes/example.yaml", "schema/changelog.schema.json",
+            *PROFILES, "pyproject.toml", "recipes/example.yaml", "schema/changelog.schema.json",
             "schema/recipe.schema.json"]
 
 
@@ -154,6 +156,23 @@ def test_init_scaffolds_a_repository_that_lints_clean_and_builds(tmp_path):
 
     ids = [h["id"] for h in yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())]
     assert ids == ["recipec-lint-recipes", "recipec-lint-changelog", "recipec-schema"]
+
+
+def test_init_writes_the_example_on_profiles_and_it_says_what_kimik2_5_says(tmp_path):
+    """The scaffold's profiles are this repository's (byte for byte), and its example resolves to
+    kimik2.5 but for the names: a new repository starts composed, and never drifts from the seed."""
+    import yaml
+
+    repo = tmp_path / "new"
+    run_recipec("init", str(repo), "--hooks-repo", "https://example.org/r.git", cwd=tmp_path, check=True)
+    for name in PROFILES:
+        assert (repo / name).read_bytes() == (ROOT / name).read_bytes(), name
+    assert "\nextends:\n" in (repo / "recipes" / "example.yaml").read_text()
+    shown = run_recipec("show", "example", cwd=repo, check=True).stdout
+    example, seed = yaml.safe_load(shown), yaml.safe_load(run_recipec("show", "kimik2.5", check=True).stdout)
+    assert example["engine"]["env"]["VLLM_ROCM_USE_AITER"] == 1  # from profiles/hardware/mi355x.yaml
+    names = {"name": "example", "config-key": "example-kimik2.5-fp4-mi355x-vllm-disagg"}
+    assert {**seed, **names, "slurm": {**seed["slurm"], "job-name": "example-1p1d"}} == example
 
 
 def test_init_refuses_a_folder_that_is_not_empty(tmp_path):
