@@ -19,7 +19,8 @@ import pytest
 import yaml
 
 from harness import ROOT, free_ports, log_root, run_bundle, run_logs, run_recipec
-from test_real_stack import ENV, PORT_KEYS, RUN_TIMEOUT_S, engines_venv, report, tiny_model  # noqa: F401
+from test_real_stack import (ENV, PORT_KEYS, RUN_TIMEOUT_S, engines_in_podman, engines_venv, report,  # noqa: F401
+                             tiny_model)
 
 pytestmark = pytest.mark.engines
 
@@ -107,15 +108,9 @@ def test_a_sweep_with_every_service_and_each_point_in_podman(tmp_path, engines_v
     """The same stack in podman (the engines image of test_real_stack.py: Debian with the engines
     venv mounted read-only), a 2-point sweep whose clients run in their own containers and whose
     results are read by the image's python3; the host's PATH has neither vllm nor the venv."""
-    from podman import ENGINES_IMAGE, container_project, containers_named, make_image, remove_containers, \
-        require_podman
+    from podman import container_project, containers_named, remove_containers
 
-    require_podman()
-    image = make_image(ENGINES_IMAGE, "--with-python-venv", str(engines_venv))
-    home = next(line.split("=", 1)[1].strip() for line in (engines_venv / "pyvenv.cfg").read_text().splitlines()
-                if line.startswith("home"))
-    prefix = Path(home).parent  # the interpreter's installation: bin/python links into it
-    mounts = [{"source": str(engines_venv)}] + ([{"source": str(prefix)}] if str(prefix) != "/usr" else [])
+    image, mounts = engines_in_podman(engines_venv)
     project = tmp_path / "project"
     container_project(project, "tiny-cpu")
     container = {"runtime": "podman", "mounts": mounts, "env": {"PATH": f"{engines_venv}/bin:/usr/bin:/bin"},

@@ -187,21 +187,29 @@ def test_a_dead_lmcache_server_ends_the_run(tmp_path, engines_venv, tiny_model):
            f"decode external_kv_transfer tokens {sum(external):.0f}")
 
 
-@pytest.mark.containers
-def test_serves_a_completion_with_every_service_in_podman(tmp_path, engines_venv, tiny_model):
-    """The same stack with every service (and the client step) in its own podman container: a
-    minimal Debian image with the engines venv and its interpreter mounted read-only at their own
-    paths (docs/containers.md). The answer comes back through the router; nothing is left, no
-    process and no container."""
-    from podman import ENGINES_IMAGE, container_project, containers_named, make_image, remove_containers, \
-        require_podman
+def engines_in_podman(engines_venv: Path) -> tuple[str, list]:
+    """The engines image (a minimal Debian that runs the engines venv's interpreter) and the mounts
+    that bring the venv and its base Python in, read-only at their host paths (docs/containers.md).
+    Skips without podman (fails under RECIPEC_REQUIRE_CONTAINERS=1)."""
+    from podman import ENGINES_IMAGE, make_image, require_podman
 
     require_podman()
     image = make_image(ENGINES_IMAGE, "--with-python-venv", str(engines_venv))
     home = next(line.split("=", 1)[1].strip() for line in (engines_venv / "pyvenv.cfg").read_text().splitlines()
                 if line.startswith("home"))
     prefix = Path(home).parent  # the interpreter's installation: bin/python links into it
-    mounts = [{"source": str(engines_venv)}] + ([{"source": str(prefix)}] if str(prefix) != "/usr" else [])
+    return image, [{"source": str(engines_venv)}] + ([{"source": str(prefix)}] if str(prefix) != "/usr" else [])
+
+
+@pytest.mark.containers
+def test_serves_a_completion_with_every_service_in_podman(tmp_path, engines_venv, tiny_model):
+    """The same stack with every service (and the client step) in its own podman container: a
+    minimal Debian image with the engines venv and its interpreter mounted read-only at their own
+    paths (docs/containers.md). The answer comes back through the router; nothing is left, no
+    process and no container."""
+    from podman import container_project, containers_named, remove_containers
+
+    image, mounts = engines_in_podman(engines_venv)
     project = tmp_path / "project"
     recipe = container_project(project, "tiny-cpu")
     ports = dict(zip(PORT_KEYS, free_ports(len(PORT_KEYS))))
