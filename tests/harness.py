@@ -92,20 +92,22 @@ def build_local(out: Path, *extra: str, recipe: str = "kimik2.5-tp4", benchmark:
     kimik2.5 on one 8-GPU machine (kimik2.5 itself needs 16 GPUs, which the local target refuses).
     Its sweep (kimik2.5's) gives way to a client step unless benchmark is true.
 
-    runtime none: every service from PATH, whatever the recipe's container section says. podman:
-    every service in podman, in the stand-in image, with the stand-ins of bin_dir (tests/podman.py).
+    runtime none: every service from PATH, whatever the recipe's container section says. podman
+    (or docker): every service in podman (docker), in the stand-in image, with the stand-ins of
+    bin_dir (tests/podman.py).
     """
     if recipe.startswith("kimik2.5") and not benchmark:
         extra = (*CLIENT_STEP, *extra)
     sets, ports = port_overrides()
     where, cwd = recipe, ROOT
     if runtime != "none":
-        from podman import STANDIN_IMAGE, container_project, make_image, standin_sets
+        from podman import STANDIN_IMAGE, container_project, docker_image, make_image, standin_sets
 
-        assert runtime == "podman" and bin_dir is not None, (runtime, bin_dir)
+        assert runtime in ("podman", "docker") and bin_dir is not None, (runtime, bin_dir)
         where = str(container_project(out.parent / "project", recipe))
         cwd = out.parent / "project"
-        sets += standin_sets(make_image(STANDIN_IMAGE), bin_dir, ports)
+        image = docker_image(STANDIN_IMAGE) if runtime == "docker" else make_image(STANDIN_IMAGE)
+        sets += [*standin_sets(image, bin_dir, ports), f"container.runtime={runtime}"]
     args = ["build", where, "--target", "local", "-o", str(out)]
     for s in [*sets, *extra]:
         args += ["--set", s]

@@ -75,15 +75,55 @@ def standin_sets(image: str, bin_dir: Path, ports: dict) -> list[str]:
             f"container.pass-env=[{', '.join(names)}]"]
 
 
-def containers_named(part: str) -> list[str]:
-    """Names of every container (running or not) whose name contains part."""
-    proc = subprocess.run(["podman", "ps", "-a", "--format", "{{.Names}}", "--filter", f"name={part}"],
+def containers_named(part: str, runtime: str = "podman") -> list[str]:
+    """Names of every container (running or not) of runtime whose name contains part."""
+    proc = subprocess.run([runtime, "ps", "-a", "--format", "{{.Names}}", "--filter", f"name={part}"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     return [n for n in proc.stdout.split() if part in n]
 
 
-def remove_containers(names: list[str]) -> None:
+def remove_containers(names: list[str], runtime: str = "podman") -> None:
     if names:
-        subprocess.run(["podman", "rm", "--force", "--time", "0", "--ignore", *names],
-                       capture_output=True, timeout=60)
+        force = ["--force", "--time", "0", "--ignore"] if runtime == "podman" else ["--force"]
+        subprocess.run([runtime, "rm", *force, *names], capture_output=True, timeout=60)
+
+
+def docker_unusable() -> str | None:
+    """None if a docker daemon answers here, else why not."""
+    if shutil.which("docker") is None:
+        return "docker not installed (tools/containers/setup-docker.sh)"
+    proc = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True,
+                          timeout=60)
+    if proc.returncode != 0:
+        return f"no docker daemon answers (tools/containers/setup-docker.sh): {proc.stderr.strip()[-300:]}"
+    return None
+
+
+def require_docker() -> None:
+    """Skip the calling test without a docker daemon; fail it under RECIPEC_REQUIRE_CONTAINERS=1 (CI)."""
+    import pytest
+
+    why = podman_unusable() or docker_unusable()  # docker's images come from podman
+    if why:
+        if os.environ.get("RECIPEC_REQUIRE_CONTAINERS") == "1":
+            pytest.fail(f"RECIPEC_REQUIRE_CONTAINERS=1 but {why}")
+        pytest.skip(why)
+
+
+def docker_image(name: str, *args: str) -> str:
+    """localhost/NAME in docker: the podman image (make_image NAME ARGS), loaded with `podman save |
+    docker load` unless docker already holds the same image ID."""
+    ref = make_image(name, *args)
+
+    def image_id(*cmd: str) -> str:
+        proc = subprocess.run([*cmd, "image", "inspect", "--format", "{{.Id}}", ref], capture_output=True, text=True,
+                              timeout=60)
+        return proc.stdout.strip().removeprefix("sha256:") if proc.returncode == 0 else ""
+
+    if image_id("docker") != image_id("podman"):
+        save = subprocess.Popen(["podman", "save", ref], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        load = subprocess.run(["docker", "load"], stdin=save.stdout, capture_output=True, text=True, timeout=600)
+        save.stdout.close()
+        assert save.wait(timeout=600) == 0 and load.returncode == 0, load.stderr
+    return ref

@@ -104,16 +104,18 @@ def test_a_three_point_sweep_on_the_real_stack(tmp_path, engines_venv, tiny_mode
 
 
 @pytest.mark.containers
-def test_a_sweep_with_every_service_and_each_point_in_podman(tmp_path, engines_venv, tiny_model):  # noqa: F811
-    """The same stack in podman (the engines image of test_real_stack.py: Debian with the engines
-    venv mounted read-only), a 2-point sweep whose clients run in their own containers and whose
-    results are read by the image's python3; the host's PATH has neither vllm nor the venv."""
+@pytest.mark.parametrize("runtime", ["podman", "docker"])
+def test_a_sweep_with_every_service_and_each_point_in_containers(tmp_path, engines_venv, tiny_model,  # noqa: F811
+                                                                 runtime):
+    """The same stack in podman or docker (the engines image of test_real_stack.py: Debian with the
+    engines venv mounted read-only), a 2-point sweep whose clients run in their own containers and
+    whose results are read by the image's python3; the host's PATH has neither vllm nor the venv."""
     from podman import container_project, containers_named, remove_containers
 
-    image, mounts = engines_in_podman(engines_venv)
+    image, mounts = engines_in_podman(engines_venv, runtime)
     project = tmp_path / "project"
     container_project(project, "tiny-cpu")
-    container = {"runtime": "podman", "mounts": mounts, "env": {"PATH": f"{engines_venv}/bin:/usr/bin:/bin"},
+    container = {"runtime": runtime, "mounts": mounts, "env": {"PATH": f"{engines_venv}/bin:/usr/bin:/bin"},
                  "pass-env": ["RECIPEC_TEST_TAG"]}
     concurrency = (1, 2)
     path, _ = bench_recipe(project / "recipes", tiny_model, concurrency, image=image, container=container)
@@ -123,13 +125,13 @@ def test_a_sweep_with_every_service_and_each_point_in_podman(tmp_path, engines_v
     bundle = tmp_path / "bundle"
     run_recipec("build", str(path), "--target", "local", "-o", str(bundle), cwd=project, check=True)
     run = run_bundle(bundle, None, env=ENV, timeout=RUN_TIMEOUT_S)
-    left = containers_named(run_logs(bundle).name)
-    remove_containers(left)
+    left = containers_named(run_logs(bundle).name, runtime)
+    remove_containers(left, runtime)
     context = run.stderr[-8000:]
     assert run.returncode == 0, context
     assert run.leftovers == [] and left == [], (run.leftovers, left, context)
     for c in concurrency:
-        assert re.search(rf"bench-c{c} starts in \(podman container recipec-tiny-cpu-run-\S+-bench-c{c}", run.stderr)
+        assert re.search(rf"bench-c{c} starts in \({runtime} container recipec-tiny-cpu-run-\S+-bench-c{c}", run.stderr)
     assert re.search(r"prefill and decode both served it", run.stderr), context
     results = log_root(bundle) / "results" / run_logs(bundle).name
     for c in concurrency:
@@ -139,5 +141,5 @@ def test_a_sweep_with_every_service_and_each_point_in_podman(tmp_path, engines_v
     with open(results / "summary.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert [int(r["concurrency"]) for r in rows] == list(concurrency)
-    report(f"sweep of {len(concurrency)} points in podman: {run.seconds:.1f} s; all healthy -> answers: "
+    report(f"sweep of {len(concurrency)} points in {runtime}: {run.seconds:.1f} s; all healthy -> answers: "
            f"{answers_seconds(run):.2f} s")

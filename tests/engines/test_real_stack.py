@@ -187,14 +187,16 @@ def test_a_dead_lmcache_server_ends_the_run(tmp_path, engines_venv, tiny_model):
            f"decode external_kv_transfer tokens {sum(external):.0f}")
 
 
-def engines_in_podman(engines_venv: Path) -> tuple[str, list]:
+def engines_in_podman(engines_venv: Path, runtime: str = "podman") -> tuple[str, list]:
     """The engines image (a minimal Debian that runs the engines venv's interpreter) and the mounts
     that bring the venv and its base Python in, read-only at their host paths (docs/containers.md).
-    Skips without podman (fails under RECIPEC_REQUIRE_CONTAINERS=1)."""
-    from podman import ENGINES_IMAGE, make_image, require_podman
+    runtime docker: the same image, loaded into docker. Skips without the runtime (fails under
+    RECIPEC_REQUIRE_CONTAINERS=1)."""
+    from podman import ENGINES_IMAGE, docker_image, make_image, require_docker, require_podman
 
-    require_podman()
-    image = make_image(ENGINES_IMAGE, "--with-python-venv", str(engines_venv))
+    (require_docker if runtime == "docker" else require_podman)()
+    args = ("--with-python-venv", str(engines_venv))
+    image = docker_image(ENGINES_IMAGE, *args) if runtime == "docker" else make_image(ENGINES_IMAGE, *args)
     home = next(line.split("=", 1)[1].strip() for line in (engines_venv / "pyvenv.cfg").read_text().splitlines()
                 if line.startswith("home"))
     prefix = Path(home).parent  # the interpreter's installation: bin/python links into it

@@ -80,7 +80,8 @@ class Scenario:
     # What differs when every service runs in podman (field -> value), e.g. a missing binary is no
     # longer found on the host's PATH but by the container's start.
     in_podman: dict = field(default_factory=dict)
-    runtimes: tuple = ("none", "podman")  # the runtimes it is played with
+    in_docker: dict = field(default_factory=dict)  # what differs again under docker (its init's words)
+    runtimes: tuple = ("none", "podman", "docker")  # the runtimes it is played with
 
     def for_runtime(self, runtime: str) -> "Scenario":
         if runtime == "none":
@@ -92,7 +93,10 @@ class Scenario:
         # are then removed by one runtime call (~0.2 s and ~0.3 s here: bench/faults.py,
         # docs/containers.md). Where nothing was started there is nothing to remove.
         extra = 0.0 if self.in_podman.get("nothing_started", self.nothing_started) else CONTAINER_TEARDOWN_S
-        return dataclasses.replace(self, **{"bound_s": self.bound_s + extra, **self.in_podman})
+        # in_podman holds for docker too, naming docker where it names podman.
+        differs = {k: v.replace("podman", runtime) if isinstance(v, str) else v for k, v in self.in_podman.items()}
+        differs.update(self.in_docker if runtime == "docker" else {})
+        return dataclasses.replace(self, **{"bound_s": self.bound_s + extra, **differs})
 
 
 def at_event(service: str, prefix: str = "FAULT") -> Callable[[Run, Setup], float]:
@@ -236,7 +240,8 @@ SCENARIOS = [
         # container exits at once, with the runtime's (its init's) own words in the router's log.
         in_podman=dict(message=r"ERROR: router \(pid \d+\) exited with status [1-9]\d* \(podman container \S+-router, image ",
                        tail="failed to exec pid1", nothing_started=False,
-                       fault_time=lambda run, s: run.line_time(r"started router"))),
+                       fault_time=lambda run, s: run.line_time(r"started router")),
+        in_docker=dict(tail="exec vllm-router failed: No such file or directory")),  # docker-init (tini)
     Scenario(
         "sigterm_while_starting", "SIGTERM to the launcher while it waits for a slow LMCache server",
         status=143, message=r"received SIGTERM: tearing down", tail=None,

@@ -12,13 +12,12 @@ import json
 import re
 import shutil
 import signal
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from harness import build_local, make_standin_bin, run_bundle, run_logs, signal_launcher
-from podman import STANDINS, containers_named, remove_containers, require_podman
+from podman import STANDINS, containers_named, remove_containers, require_docker, require_podman
 from scenarios import ENV, GRACE_PERIOD_S, MARGIN_S, SERVING
 
 pytestmark = [pytest.mark.faults, pytest.mark.containers]
@@ -30,15 +29,18 @@ def podman():
 
 
 def play(tmp_path: Path, *sets: str, env: dict | None = None, path_prefix=(), on_line=(), settle_s=0.3,
-         benchmark=False, host_bin=True):
-    """host_bin: the stand-ins on the launcher's PATH too (False: only inside the containers)."""
+         benchmark=False, host_bin=True, runtime="podman"):
+    """host_bin: the stand-ins on the launcher's PATH too (False: only inside the containers);
+    runtime: podman, or docker (kimik2.5's own; a daemon from tools/containers/setup-docker.sh)."""
+    if runtime == "docker":
+        require_docker()
     bin_dir = make_standin_bin(tmp_path / "bin")
     bundle = tmp_path / "bundle"
-    ports = build_local(bundle, *sets, runtime="podman", bin_dir=bin_dir, benchmark=benchmark)
+    ports = build_local(bundle, *sets, runtime=runtime, bin_dir=bin_dir, benchmark=benchmark)
     run = run_bundle(bundle, bin_dir if host_bin else None, env={**ENV, **(env or {})}, timeout=90,
                      path_prefix=path_prefix, on_line=on_line, settle_s=settle_s)
-    left = containers_named(run_logs(bundle).name)
-    remove_containers(left)
+    left = containers_named(run_logs(bundle).name, runtime)
+    remove_containers(left, runtime)
     assert run.leftovers == [], f"processes left behind: {run.leftovers}\n{run.stderr}"
     assert left == [], f"containers left behind: {left}\n{run.stderr}"
     return run, bundle, ports
@@ -74,11 +76,11 @@ def test_a_runtime_missing_on_the_node_is_named_with_what_needs_it(tmp_path):
 
 
 def test_a_runtime_that_cannot_answer_fails_the_image_preflight_with_its_words(tmp_path):
-    """A docker client without its daemon (as on this machine; skipped where docker works)."""
-    if shutil.which("docker") is None or subprocess.run(["docker", "info"], capture_output=True,
-                                                          timeout=60).returncode == 0:
-        pytest.skip("needs a docker client whose daemon does not answer")
-    run, _, _ = play(tmp_path, "container.services={router: {runtime: docker}}")
+    """A docker client whose daemon does not answer (DOCKER_HOST names a socket nobody serves)."""
+    if shutil.which("docker") is None:
+        pytest.skip("needs a docker client")
+    run, _, _ = play(tmp_path, "container.services={router: {runtime: docker}}",
+                     env={"DOCKER_HOST": f"unix://{tmp_path}/no-daemon.sock"})
     assert run.returncode == 1, run.stderr
     assert "image localhost/recipec-standin:bookworm (docker, for router) is not available on this node: " in run.stderr
     assert "docker daemon" in run.stderr and "started " not in run.stderr, run.stderr
@@ -101,13 +103,14 @@ def test_a_runtime_that_hangs_on_start_fails_at_the_start_deadline(tmp_path):
     assert run.ended_at - start < 3 + GRACE_PERIOD_S + 3 * MARGIN_S, run.stderr  # deadline + TERM..KILL
 
 
-def test_a_launcher_killed_by_sigkill_leaves_no_container(tmp_path):
+@pytest.mark.parametrize("runtime", ["podman", "docker"])
+def test_a_launcher_killed_by_sigkill_leaves_no_container(tmp_path, runtime):
     """The watchdog stops the clients' process groups, then removes each named container."""
     run, bundle, _ = play(tmp_path, env={"STANDIN_CLIENT_SECS": "30"}, settle_s=15,
-                          on_line=[(SERVING, signal_launcher(signal.SIGKILL))])
+                          on_line=[(SERVING, signal_launcher(signal.SIGKILL))], runtime=runtime)
     assert run.returncode == -signal.SIGKILL, run.stderr
     log = (run_logs(bundle) / "watchdog.log").read_text()
-    assert "removing container recipec-kimik2.5-tp4-run-" in log and "-prefill-0 (podman)" in log, log
+    assert "removing container recipec-kimik2.5-tp4-run-" in log and f"-prefill-0 ({runtime})" in log, log
     assert run.clean_at and run.clean_at - run.marks["signal"] < GRACE_PERIOD_S + 5, (run.clean_at, run.marks)
 
 
@@ -176,13 +179,14 @@ def results_of(bundle: Path) -> Path:
     return found
 
 
-def test_a_sweep_runs_each_point_in_its_own_container_and_reads_results_in_the_image(tmp_path):
+@pytest.mark.parametrize("runtime", ["podman", "docker"])
+def test_a_sweep_runs_each_point_in_its_own_container_and_reads_results_in_the_image(tmp_path, runtime):
     run, bundle, _ = play(tmp_path, benchmark=True, env=BENCH_QUICK, host_bin=False,
-                          path_prefix=[host_without_python(tmp_path)])
+                          path_prefix=[host_without_python(tmp_path)], runtime=runtime)
     assert run.returncode == 0, run.stderr
     assert "the host " not in run.stderr, run.stderr
     for point in SWEEP:
-        assert re.search(rf"bench-{point} starts in \(podman container recipec-kimik2\.5-tp4-run-\S+-bench-{point}, "
+        assert re.search(rf"bench-{point} starts in \({runtime} container recipec-kimik2\.5-tp4-run-\S+-bench-{point}, "
                          rf"image localhost/recipec-standin:bookworm\)", run.stderr), run.stderr
         assert f"point {point}: valid: " in run.stderr
     assert "containers running: bench-c8" in run.stderr  # the start deadline covers the points too

@@ -14,7 +14,7 @@ import sys
 import pytest
 
 from harness import run_bundle, run_logs, signal_launcher
-from podman import containers_named, remove_containers, require_podman
+from podman import containers_named, remove_containers, require_docker, require_podman
 from scenarios import BY_NAME, ENV, SCENARIOS, SERVING_NO_CLIENT, after, play, setup
 
 pytestmark = pytest.mark.faults
@@ -22,13 +22,15 @@ pytestmark = pytest.mark.faults
 
 PLAYS = [pytest.param(s, r, id=s.name if r == "none" else f"{s.name}-{r}",
                       marks=[pytest.mark.containers] if r != "none" else [])
-         for r in ("none", "podman") for s in SCENARIOS if r in s.runtimes]
+         for r in ("none", "podman", "docker") for s in SCENARIOS if r in s.runtimes]
 
 
 @pytest.mark.parametrize("scenario, runtime", PLAYS)
 def test_fault(scenario, runtime, tmp_path):
     if runtime == "podman":
         require_podman()
+    elif runtime == "docker":
+        require_docker()
     out = play(scenario, tmp_path, runtime)
     scenario = scenario.for_runtime(runtime)
     run = out.run
@@ -50,12 +52,12 @@ def test_fault(scenario, runtime, tmp_path):
     scenario.check(run, out.setup)
     assert run.leftovers == [], f"processes left behind: {run.leftovers}\n{context}"
     assert not list(run_logs(out.setup.bundle).glob("*.pid")), "PID files left behind"
-    if runtime == "podman":  # every container this run named is gone, whatever ended it
-        left = containers_named(run_logs(out.setup.bundle).name)
-        remove_containers(left)
+    if runtime != "none":  # every container this run named is gone, whatever ended it
+        left = containers_named(run_logs(out.setup.bundle).name, runtime)
+        remove_containers(left, runtime)
         assert left == [], f"containers left behind: {left}\n{context}"
         if not scenario.nothing_started:
-            assert re.search(r"removed the containers of this run \(podman\)", run.stderr), context
+            assert re.search(rf"removed the containers of this run \({runtime}\)", run.stderr), context
 
 
 def test_launchers_get_sigint_even_when_the_tests_ignore_it(tmp_path):
