@@ -44,6 +44,18 @@ def image_of(recipe, role: str) -> str:
 
 def mounts_of(recipe) -> tuple[tuple, tuple, tuple]:
     """(Mounts, sources that must exist, directories the launcher creates) of every container."""
+    # Asked for every service of a plan, and by every plan of the recipe: the last recipe's answer
+    # is kept, with the recipe (validated values are frozen; its id is not reused while it is held here).
+    if _LAST_MOUNTS[0] is recipe:
+        return _LAST_MOUNTS[1]
+    _LAST_MOUNTS[:] = recipe, _mounts_of(recipe)
+    return _LAST_MOUNTS[1]
+
+
+_LAST_MOUNTS: list = [None, None]
+
+
+def _mounts_of(recipe) -> tuple[tuple, tuple, tuple]:
     c = recipe.container
     mounts: list[Mount] = []
     must_exist: list = []
@@ -78,7 +90,8 @@ def contain(recipe, place, svc: Service) -> Service:
     c = recipe.container
     image = runtime.reference(image_of(recipe, svc.role))
     name = joined(place.container_prefix(), "-", svc.name) if runtime.names_containers else None
-    env = tuple(svc.env) + tuple((k, _text(v)) for k, v in c.env.items() if k not in dict(svc.env))
+    own = {k for k, _ in svc.env}
+    env = tuple(svc.env) + tuple((k, _text(v)) for k, v in c.env.items() if k not in own)
     if c.hf_cache:
         env += (("HF_HOME", c.hf_cache),)
     mounts, _, _ = mounts_of(recipe)

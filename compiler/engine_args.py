@@ -56,23 +56,31 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
+# One encoder for every compact JSON value (json.dumps with options builds a new one per call).
+COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+
+
+def _flag_words(key: str, value) -> list[str]:
+    """The words of one args entry: true -> --f, false -> --no-f, null -> none."""
+    if value is None:
+        return []
+    flag = key if key.startswith("-") else f"--{key}"
+    if value is True:
+        return [flag]
+    if value is False:
+        return ["--no-" + flag.lstrip("-")]
+    if isinstance(value, dict):
+        return [flag, COMPACT_JSON.encode(value)]
+    if isinstance(value, list):
+        return [flag, *(fmt(v) for v in value)]
+    return [flag, fmt(value)]
+
+
 def flag_args(args: dict) -> list[str]:
     """Recipe flag mapping -> argv: true -> --f, false -> --no-f, null -> left out."""
     out: list[str] = []
     for key, value in args.items():
-        flag = key if key.startswith("-") else f"--{key}"
-        if value is None:
-            continue
-        if value is True:
-            out.append(flag)
-        elif value is False:
-            out.append("--no-" + flag.lstrip("-"))
-        elif isinstance(value, dict):
-            out += [flag, json.dumps(value, separators=(",", ":"))]
-        elif isinstance(value, list):
-            out += [flag, *(fmt(v) for v in value)]
-        else:
-            out += [flag, fmt(value)]
+        out += _flag_words(key, value)
     return out
 
 
@@ -80,10 +88,10 @@ def sourced_flags(args: dict, keypath: tuple, sources: dict) -> list[str]:
     """flag_args of a recipe args mapping, noting in sources which key wrote each flag."""
     out: list[str] = []
     for key, value in args.items():
-        words = flag_args({key: value})
+        words = _flag_words(key, value)
         if words:
             sources[words[0]] = keypath + (key,)
-        out += words
+            out += words
     return out
 
 
@@ -98,7 +106,12 @@ def connector_tree(kv: KVTransfer | None, keypath: tuple = ()) -> Iterator[tuple
 
 def connectors_of(kv: KVTransfer | None) -> list[KVTransfer]:
     """The connector and, for a MultiConnector, its children (depth first)."""
-    return [c for c, _ in connector_tree(kv)]
+    if kv is None:
+        return []
+    out = [kv]
+    for child in kv.connectors:  # no generators: plan and the rules ask for every engine
+        out += connectors_of(child)
+    return out
 
 
 def uses(kv: KVTransfer | None, connector: str | tuple) -> bool:

@@ -25,13 +25,23 @@ def canonical(key: str) -> str:
     return "--" + key.lstrip("-").replace("_", "-")
 
 
+@functools.lru_cache(maxsize=1024)  # by the keys alone: the variants of a sweep share them
+def _keys_by_flag(keys: tuple) -> dict:
+    """canonical flag -> the first of `keys` that writes it."""
+    out: dict = {}
+    for key in keys:
+        out.setdefault(canonical(key), key)
+    return out
+
+
 def side_arg(recipe, side: str, flag: str):
     """(value, key path) of `flag` as the side's engine gets it: the side's args win over
     engine.args; (None, None) when neither sets it (or sets it to null)."""
     for keypath, args in (((side, "args"), getattr(recipe, side).args), (("engine", "args"), recipe.engine.args)):
-        for key, value in args.items():
-            if canonical(key) == flag:
-                return (value, keypath + (key,)) if value is not None else (None, None)
+        key = _keys_by_flag(tuple(args)).get(flag)
+        if key is not None:
+            value = args[key]
+            return (value, keypath + (key,)) if value is not None else (None, None)
     return None, None
 
 

@@ -13,12 +13,11 @@ never compares target names. Addresses known only at run time are ``Ref`` words 
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 
 from .bench_plan import bench_tunables, plan_benchmark
 from .containers import contain, mounts_of, node_images
-from .engine_args import (LMCACHE_CONNECTOR, MOONCAKE_CONNECTOR, NIXL_CONNECTORS, fmt, kv_transfer_config,
+from .engine_args import (COMPACT_JSON, LMCACHE_CONNECTOR, MOONCAKE_CONNECTOR, NIXL_CONNECTORS, fmt, kv_transfer_config,
                           owned_source, sourced_flags, uses)
 from .parallel import gpus_per_worker, uses_devices
 from .placement import Placement, Target, placement_for
@@ -217,7 +216,7 @@ def _engine(recipe: Recipe, place: Placement, role: str, spec: RoleSpec, rank: i
         lm = recipe.lmcache
         lm_port = lmcache_port if lmcache_port is not None else (lm.port if lm else 5555)
         config = kv_transfer_config(kv, lm.host if lm else LOCALHOST, lm_port)
-        argv += ["--kv-transfer-config", json.dumps(config, separators=(",", ":"))]
+        argv += ["--kv-transfer-config", COMPACT_JSON.encode(config)]
         sources.setdefault("--kv-transfer-config", owned_source("--kv-transfer-config", role))
     after = (lmcache.name,) if lmcache is not None and uses(kv, LMCACHE_CONNECTOR) else ()
     return Service(name=name, role=role, node=node, argv=tuple(argv), env=tuple(env.items()),

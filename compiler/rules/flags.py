@@ -84,12 +84,31 @@ def service_argvs(plan: Plan) -> list[ServiceArgv]:
     return out
 
 
+# A reading of an argv is a pure function of its words, its catalog and the positionals before
+# them, and the variants of a sweep mostly repeat one another's argv (a sweep changes a value or
+# two): each distinct argv is read once a process. Catalogs live as long as the process
+# (catalog_for caches them), so a catalog's id is a stable key; each entry keeps its catalog, and
+# a key whose catalog is another object (an id reused) is read again.
+_READINGS: dict[tuple, tuple] = {}
+_MAX_READINGS = 4096
+
+
+def _reading(words: tuple, catalog: dict, positionals_used: int) -> tuple:
+    """The Problems read_argv finds in words (Problems are frozen: shared between variants)."""
+    key = (id(catalog), positionals_used, words)
+    hit = _READINGS.get(key)
+    if hit is None or hit[0] is not catalog:
+        if len(_READINGS) >= _MAX_READINGS:
+            _READINGS.clear()
+        hit = _READINGS[key] = (catalog, tuple(p for p, _ in read_argv(list(words), catalog, positionals_used)))
+    return hit[1]
+
+
 def problems(sa: ServiceArgv) -> list[tuple[Problem, tuple]]:
     """Every catalog problem of one service's argv, with the recipe key path it comes from."""
     if sa.catalog is None:
         return []
-    out = [(p, sa.sources.get(p.flag, (sa.section,)))
-           for p, _ in read_argv(list(sa.words), sa.catalog, sa.positionals_used)]
+    out = [(p, sa.sources.get(p.flag, (sa.section,))) for p in _reading(sa.words, sa.catalog, sa.positionals_used)]
     words = list(sa.words)
     if "--kv-transfer-config" in words and sa.catalog.get("kv_transfer_config_fields"):
         raw = words[words.index("--kv-transfer-config") + 1:][:1]
