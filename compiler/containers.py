@@ -10,8 +10,6 @@ LOG_DIR; the same for every service, at the same path inside as outside unless t
 
 from __future__ import annotations
 
-import dataclasses
-
 from .engine_args import connector_tree
 from .plan_types import Container, Service
 from .runtime import Mount, runtime_for
@@ -96,8 +94,9 @@ def contain(recipe, place, svc: Service) -> Service:
         env += (("HF_HOME", c.hf_cache),)
     mounts, _, _ = mounts_of(recipe)
     wrapped = runtime.wrap(image, name, mounts, env, tuple(c.pass_env), devices_of(recipe))
-    return dataclasses.replace(svc, container=Container(
-        runtime=runtime.name, image=image, name=name, prefix=wrapped.prefix, env=wrapped.env))
+    # What dataclasses.replace makes, without its per-field checks (~2 us more, for every service).
+    return Service(**{**svc.__dict__, "container": Container(
+        runtime=runtime.name, image=image, name=name, prefix=wrapped.prefix, env=wrapped.env)})
 
 
 def _text(value) -> str:

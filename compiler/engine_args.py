@@ -8,8 +8,9 @@ flags and connectors.
 
 from __future__ import annotations
 
+import functools
 import json
-from typing import Any, Iterator
+from typing import Any
 
 from .validate import KVTransfer
 
@@ -36,6 +37,7 @@ KV_CONFIG_KEYS = {"kv_connector": "connector", "kv_role": "role", "kv_connector_
                   "kv_load_failure_policy": "load-failure-policy", "kv_connector_extra_config": "extra-config"}
 
 
+@functools.lru_cache(maxsize=64)  # a few flags and two roles, asked for every engine of every plan
 def owned_source(flag: str, role: str) -> tuple:
     """The recipe key path an owned engine flag of a prefill or decode engine comes from."""
     return tuple(role if k == ROLE else k for k in OWNED_ENGINE_FLAGS[flag][0])
@@ -49,6 +51,8 @@ def flag_name(key: str) -> str:
 
 def fmt(value: Any) -> str:
     """A recipe scalar as the engine expects it on its command line or in its environment."""
+    if type(value) is str:  # most values (str() of a str is the str itself)
+        return value
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, float) and value.is_integer():
@@ -95,13 +99,26 @@ def sourced_flags(args: dict, keypath: tuple, sources: dict) -> list[str]:
     return out
 
 
-def connector_tree(kv: KVTransfer | None, keypath: tuple = ()) -> Iterator[tuple[KVTransfer, tuple]]:
+def role_flags(common: dict, own: dict, role: str, sources: dict) -> list[str]:
+    """sourced_flags of engine.args and a role's args together: a role's value replaces the common
+    one, in the common key's place; each flag's source is the section whose value it is."""
+    out: list[str] = []
+    for key, value in {**common, **own}.items():
+        words = _flag_words(key, value)
+        if words:
+            sources[words[0]] = (role, "args", key) if key in own else ("engine", "args", key)
+            out += words
+    return out
+
+
+def connector_tree(kv: KVTransfer | None, keypath: tuple = ()) -> list[tuple[KVTransfer, tuple]]:
     """A connector and its MultiConnector children, depth first, each with its key path."""
     if kv is None:
-        return
-    yield kv, keypath
-    for i, child in enumerate(kv.connectors):
-        yield from connector_tree(child, keypath + ("connectors", i))
+        return []
+    out = [(kv, keypath)]
+    for i, child in enumerate(kv.connectors):  # a list, not a generator: the rules ask ~40 times a recipe
+        out += connector_tree(child, keypath + ("connectors", i))
+    return out
 
 
 def connectors_of(kv: KVTransfer | None) -> list[KVTransfer]:

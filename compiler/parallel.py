@@ -25,24 +25,30 @@ def canonical(key: str) -> str:
     return "--" + key.lstrip("-").replace("_", "-")
 
 
-@functools.lru_cache(maxsize=1024)  # by the keys alone: the variants of a sweep share them
-def _keys_by_flag(keys: tuple) -> dict:
-    """canonical flag -> the first of `keys` that writes it."""
-    out: dict = {}
-    for key in keys:
-        out.setdefault(canonical(key), key)
-    return out
-
-
 def side_arg(recipe, side: str, flag: str):
     """(value, key path) of `flag` as the side's engine gets it: the side's args win over
     engine.args; (None, None) when neither sets it (or sets it to null)."""
-    for keypath, args in (((side, "args"), getattr(recipe, side).args), (("engine", "args"), recipe.engine.args)):
-        key = _keys_by_flag(tuple(args)).get(flag)
-        if key is not None:
-            value = args[key]
-            return (value, keypath + (key,)) if value is not None else (None, None)
-    return None, None
+    found = _side_flags(recipe, side).get(flag)
+    return (None, None) if found is None else found
+
+
+def _side_flags(recipe, side: str) -> dict:
+    """flag -> side_arg's answer, for every flag the side's args or engine.args write."""
+    # The rules and plan ask ~50 times a recipe: each side's table is made once. The last recipe's
+    # are kept, with the recipe (validated values are frozen, and its id is not reused while held).
+    hit = _SIDE_FLAGS.get(side)
+    if hit is None or hit[0] is not recipe:
+        table: dict = {}
+        for keypath, args in (((side, "args"), getattr(recipe, side).args), (("engine", "args"), recipe.engine.args)):
+            for key, value in args.items():
+                flag = canonical(key)
+                if flag not in table:  # the first key that writes a flag is the one the engine gets
+                    table[flag] = (value, keypath + (key,)) if value is not None else (None, None)
+        hit = _SIDE_FLAGS[side] = (recipe, table)
+    return hit[1]
+
+
+_SIDE_FLAGS: dict[str, tuple] = {}
 
 
 def _count(recipe, side: str, flag: str) -> int | None:
@@ -85,6 +91,7 @@ _AMD = re.compile(r"^(MI\d|AMD|INSTINCT|RADEON)", re.I)
 _NVIDIA = re.compile(r"^(NVIDIA|[ABHL]\d|GB\d|GH\d|RTX|V100|T4\b|TESLA)", re.I)
 
 
+@functools.lru_cache(maxsize=64)  # a name or two a project, asked for every node of every plan
 def accelerator_family(name: str) -> str:
     """amd, nvidia, cpu, or any (a name recipec does not know: count either kind)."""
     name = name.strip()

@@ -12,13 +12,12 @@ never compares target names. Addresses known only at run time are ``Ref`` words 
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 from .bench_plan import bench_tunables, plan_benchmark
 from .containers import contain, mounts_of, node_images
 from .engine_args import (COMPACT_JSON, LMCACHE_CONNECTOR, MOONCAKE_CONNECTOR, NIXL_CONNECTORS, fmt, kv_transfer_config,
-                          owned_source, sourced_flags, uses)
+                          owned_source, role_flags, sourced_flags, uses)
 from .parallel import gpus_per_worker, uses_devices
 from .placement import Placement, Target, placement_for
 from .placement.base import LOCALHOST
@@ -191,9 +190,7 @@ def _engine(recipe: Recipe, place: Placement, role: str, spec: RoleSpec, rank: i
         argv += ["--served-model-name", recipe.model.served_name]
         sources["--served-model-name"] = owned_source("--served-model-name", role)
     argv += ["--tensor-parallel-size", str(spec.tensor_parallel_size)]
-    for key, value in {**eng.args, **spec.args}.items():  # a role's value replaces the common one
-        where = (role, "args") if key in spec.args else ("engine", "args")
-        argv += sourced_flags({key: value}, where, sources)
+    argv += role_flags(eng.args, spec.args, role, sources)  # a role's value replaces the common one
 
     env: dict[str, Word] = {k: fmt(v) for k, v in {**eng.env, **spec.env}.items()}
     ports = [PortUse(port, name, f"{role} HTTP", (role, "port"), node)]
@@ -287,12 +284,10 @@ def _node_plan(recipe: Recipe, index: int, label: str, local: list[Service], rem
                mounts_made: tuple = ()) -> NodePlan:
     """One node's services, the order of its work (schedule.py), and the commands it needs;
     bench_recipe: the recipe, where this node runs its benchmark."""
-    steps = order_steps(index, local, remote, client, bench_recipe is not None)
     # A started container must be running within its deadline (a hung runtime), for those it names.
-    named = {s.name for s in [*local, *((client,) if client is not None else ())]
-             if s.container is not None and s.container.name is not None}
-    steps = [dataclasses.replace(step, awaits=tuple(n for n in step.services if n in named))
-             if step.kind in ("start", "client") else step for step in steps]
+    named = frozenset(s.name for s in [*local, *((client,) if client is not None else ())]
+                      if s.container is not None and s.container.name is not None)
+    steps = order_steps(index, local, remote, client, bench_recipe is not None, named)
     users: dict[str, list[str]] = {"curl": ["health probes"], "setsid": ["start_service"]}
     everything = [*local, *((client,) if client is not None else ())]
     for s in everything:

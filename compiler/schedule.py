@@ -24,16 +24,23 @@ class _Node(NamedTuple):
 
 
 def order_steps(rank: int, local: list[Service], remote: list[Service], client: Service | None,
-                benchmark: bool = False) -> tuple:
+                benchmark: bool = False, named: frozenset = frozenset()) -> tuple:
+    """named: the services whose containers have names; a start step awaits those it starts (their
+    containers must be running within a deadline)."""
     # The order reads only names, roles and dependencies: the same for one node in every variant of
     # a sweep, so it is worked out once per distinct shape (Steps are frozen: shared).
     return _ordered(rank, tuple((s.name, s.role, s.after) for s in local), tuple(s.name for s in remote),
-                    client is not None, benchmark)
+                    client is not None, benchmark, named)
 
 
 @functools.lru_cache(maxsize=256)
-def _ordered(rank: int, local: tuple, remote: tuple, client: bool, benchmark: bool) -> tuple:
-    local = [_Node(*s) for s in local]
+def _ordered(rank: int, local: tuple, remote: tuple, client: bool, benchmark: bool, named: frozenset) -> tuple:
+    return tuple(Step(step.kind, step.services, step.why, tuple(n for n in step.services if n in named))
+                 if step.kind in ("start", "client") else step
+                 for step in _steps(rank, [_Node(*s) for s in local], remote, client, benchmark))
+
+
+def _steps(rank: int, local: list[_Node], remote: tuple, client: bool, benchmark: bool) -> list[Step]:
     local_names = {s.name for s in local}
     remote_by_name = set(remote)
     steps: list[Step] = [Step("preflight", tuple(s.name for s in local),

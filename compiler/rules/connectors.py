@@ -24,7 +24,15 @@ SIDES = ("prefill", "decode")
 
 def connectors(recipe: Recipe, side: str) -> list[tuple[KVTransfer, tuple]]:
     """Every connector of a side's kv-transfer, with its key path."""
-    return list(connector_tree(getattr(recipe, side).kv_transfer, (side, "kv-transfer")))
+    # A dozen rules walk the same two trees: each side's is made once a recipe. The last recipe's
+    # are kept, with the recipe (validated values are frozen, and its id is not reused while held).
+    hit = _TREES.get(side)
+    if hit is None or hit[0] is not recipe:
+        hit = _TREES[side] = (recipe, tuple(connector_tree(getattr(recipe, side).kv_transfer, (side, "kv-transfer"))))
+    return list(hit[1])
+
+
+_TREES: dict[str, tuple] = {}
 
 
 def pd_connectors(recipe: Recipe, side: str) -> list[tuple[KVTransfer, tuple]]:
