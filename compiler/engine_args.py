@@ -102,13 +102,32 @@ def sourced_flags(args: dict, keypath: tuple, sources: dict) -> list[str]:
 def role_flags(common: dict, own: dict, role: str, sources: dict) -> list[str]:
     """sourced_flags of engine.args and a role's args together: a role's value replaces the common
     one, in the common key's place; each flag's source is the section whose value it is."""
+    # Every engine of every plan of every variant writes these, and a sweep changes one or two
+    # values: the words are kept per distinct pair of mappings. The key holds each value's type
+    # beside it (true, 1 and 1.0 are equal keys but write different words); a mapping holding a
+    # JSON value (unhashable) is not kept.
+    try:
+        words, written = _role_words(tuple(common), tuple(map(type, common.values())), tuple(common.values()),
+                                     tuple(own), tuple(map(type, own.values())), tuple(own.values()), role)
+    except TypeError:
+        words, written = _role_words.__wrapped__(tuple(common), (), tuple(common.values()), tuple(own), (),
+                                                 tuple(own.values()), role)
+    sources.update(written)
+    return list(words)
+
+
+@functools.lru_cache(maxsize=256)
+def _role_words(common_keys: tuple, _common_types: tuple, common_values: tuple, own_keys: tuple,
+                _own_types: tuple, own_values: tuple, role: str) -> tuple[tuple, tuple]:
     out: list[str] = []
-    for key, value in {**common, **own}.items():
+    written: dict = {}
+    own = dict(zip(own_keys, own_values))
+    for key, value in {**dict(zip(common_keys, common_values)), **own}.items():
         words = _flag_words(key, value)
         if words:
-            sources[words[0]] = (role, "args", key) if key in own else ("engine", "args", key)
+            written[words[0]] = (role, "args", key) if key in own else ("engine", "args", key)
             out += words
-    return out
+    return tuple(out), tuple(written.items())
 
 
 def connector_tree(kv: KVTransfer | None, keypath: tuple = ()) -> list[tuple[KVTransfer, tuple]]:
@@ -153,3 +172,19 @@ def kv_transfer_config(kv: KVTransfer, lmcache_host: str, lmcache_port: int) -> 
     if extra:
         out["kv_connector_extra_config"] = extra
     return out
+
+
+def kv_transfer_json(kv: KVTransfer, lmcache_host: str, lmcache_port: int) -> str:
+    """The --kv-transfer-config value: kv_transfer_config as compact JSON."""
+    # Each plan of a recipe writes the same value (one plan per target): the last few are kept,
+    # each with its section (validated values are frozen, and an id is not reused while held).
+    key = (id(kv), lmcache_host, lmcache_port)
+    hit = _KV_JSON.get(key)
+    if hit is None or hit[0] is not kv:
+        if len(_KV_JSON) >= 8:
+            _KV_JSON.clear()
+        hit = _KV_JSON[key] = (kv, COMPACT_JSON.encode(kv_transfer_config(kv, lmcache_host, lmcache_port)))
+    return hit[1]
+
+
+_KV_JSON: dict[tuple, tuple] = {}

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from .bench_plan import bench_tunables, plan_benchmark
 from .containers import contain, mounts_of, node_images
-from .engine_args import (COMPACT_JSON, LMCACHE_CONNECTOR, MOONCAKE_CONNECTOR, NIXL_CONNECTORS, fmt, kv_transfer_config,
+from .engine_args import (LMCACHE_CONNECTOR, MOONCAKE_CONNECTOR, NIXL_CONNECTORS, fmt, kv_transfer_json,
                           owned_source, role_flags, sourced_flags, uses)
 from .parallel import gpus_per_worker, uses_devices
 from .placement import Placement, Target, placement_for
@@ -212,8 +212,7 @@ def _engine(recipe: Recipe, place: Placement, role: str, spec: RoleSpec, rank: i
         # The node's own LMCache server; without one (a lint error, RC701) the section's values.
         lm = recipe.lmcache
         lm_port = lmcache_port if lmcache_port is not None else (lm.port if lm else 5555)
-        config = kv_transfer_config(kv, lm.host if lm else LOCALHOST, lm_port)
-        argv += ["--kv-transfer-config", COMPACT_JSON.encode(config)]
+        argv += ["--kv-transfer-config", kv_transfer_json(kv, lm.host if lm else LOCALHOST, lm_port)]
         sources.setdefault("--kv-transfer-config", owned_source("--kv-transfer-config", role))
     after = (lmcache.name,) if lmcache is not None and uses(kv, LMCACHE_CONNECTOR) else ()
     return Service(name=name, role=role, node=node, argv=tuple(argv), env=tuple(env.items()),

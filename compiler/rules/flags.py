@@ -93,15 +93,20 @@ _READINGS: dict[tuple, tuple] = {}
 _MAX_READINGS = 4096
 
 
-def _reading(words: tuple, catalog: dict, positionals_used: int) -> tuple:
-    """The Problems read_argv finds in words (Problems are frozen: shared between variants)."""
-    key = (id(catalog), positionals_used, words)
-    hit = _READINGS.get(key)
+def _kept(key: tuple, catalog: dict, read) -> tuple:
+    """read() (a tuple of frozen Problems, shared between variants), made once per key and catalog."""
+    hit = _READINGS.get((id(catalog), *key))
     if hit is None or hit[0] is not catalog:
         if len(_READINGS) >= _MAX_READINGS:
             _READINGS.clear()
-        hit = _READINGS[key] = (catalog, tuple(p for p, _ in read_argv(list(words), catalog, positionals_used)))
+        hit = _READINGS[(id(catalog), *key)] = (catalog, read())
     return hit[1]
+
+
+def _reading(words: tuple, catalog: dict, positionals_used: int) -> tuple:
+    """The Problems read_argv finds in words."""
+    return _kept(("argv", positionals_used, words), catalog,
+                 lambda: tuple(p for p, _ in read_argv(list(words), catalog, positionals_used)))
 
 
 def problems(sa: ServiceArgv) -> list[tuple[Problem, tuple]]:
@@ -114,7 +119,9 @@ def problems(sa: ServiceArgv) -> list[tuple[Problem, tuple]]:
         raw = words[words.index("--kv-transfer-config") + 1:][:1]
         if raw and isinstance(raw[0], str):
             by_args = sa.sources["--kv-transfer-config"][-2:-1] == ("args",)
-            out += list(_kv_problems(raw[0], sa, by_args))
+            # What _kv_problems reads of sa: its catalog, the flag's source and the service's name.
+            out += _kept(("kv", raw[0], sa.sources["--kv-transfer-config"], by_args, sa.service), sa.catalog,
+                         lambda: tuple(_kv_problems(raw[0], sa, by_args)))
     return out
 
 
