@@ -152,6 +152,8 @@ def connectors_of(kv: KVTransfer | None) -> list[KVTransfer]:
 
 def uses(kv: KVTransfer | None, connector: str | tuple) -> bool:
     names = (connector,) if isinstance(connector, str) else connector
+    if kv is not None and not kv.connectors:  # one connector (most sections): no walk
+        return kv.connector in names
     return any(c.connector in names for c in connectors_of(kv))
 
 

@@ -311,6 +311,22 @@ def _node_plan(recipe: Recipe, index: int, label: str, local: list[Service], rem
 
 
 def _tunables(recipe: Recipe, place: Placement) -> tuple:
+    before, after = _shared_tunables(recipe)
+    return (*before, Tunable("LOG_DIR", place.log_dir(), "where this run's logs and PID files go"), *after)
+
+
+def _shared_tunables(recipe: Recipe) -> tuple[tuple, tuple]:
+    """The tunables of every target (those before LOG_DIR, and after it)."""
+    # The same for each plan of a recipe (one per target): the last recipe's are kept, with it.
+    if _LAST_TUNABLES[0] is not recipe:
+        _LAST_TUNABLES[:] = recipe, (_health_tunables(recipe), (*bench_tunables(recipe), *_container_tunables(recipe)))
+    return _LAST_TUNABLES[1]
+
+
+_LAST_TUNABLES: list = [None, None]
+
+
+def _health_tunables(recipe: Recipe) -> tuple:
     h = recipe.health
     return (
         Tunable("READY_TIMEOUT_S", str(h.ready_timeout_s), "seconds a service may take to become ready"),
@@ -322,9 +338,7 @@ def _tunables(recipe: Recipe, place: Placement) -> tuple:
         Tunable("LOG_TAIL_LINES", "40", "lines of a failed service's log to print"),
         Tunable("PREFLIGHT_SKIP", "", "node checks to skip (model accelerators rdma memory logdir, or all)"),
         Tunable("LOG_ROOT", _log_root(recipe), "where each run's log directory goes"),
-        Tunable("LOG_DIR", place.log_dir(), "where this run's logs and PID files go"),
-        *bench_tunables(recipe),
-    ) + _container_tunables(recipe)
+    )
 
 
 def _container_tunables(recipe: Recipe) -> tuple:

@@ -51,6 +51,16 @@ def _differs(recipe, flag: str, normal=lambda v: v):
 
 def _pd_mode(recipe) -> str | None:
     """The PD connector family both sides use (mooncake, nixl, moriio), if they share one."""
+    # Six rules ask: the last recipe's answer is kept, with it (validated values are frozen).
+    if _LAST_MODE[0] is not recipe:
+        _LAST_MODE[:] = recipe, _shared_mode(recipe)
+    return _LAST_MODE[1]
+
+
+_LAST_MODE: list = [None, None]
+
+
+def _shared_mode(recipe) -> str | None:
     p = {PD_MODES[c.connector] for c, _ in pd_connectors(recipe, "prefill")}
     d = {PD_MODES[c.connector] for c, _ in pd_connectors(recipe, "decode")}
     both = sorted(p & d)
