@@ -135,7 +135,7 @@ def connector_tree(kv: KVTransfer | None, keypath: tuple = ()) -> list[tuple[KVT
     if kv is None:
         return []
     out = [(kv, keypath)]
-    for i, child in enumerate(kv.connectors):  # a list, not a generator: the rules ask ~40 times a recipe
+    for i, child in enumerate(kv.connectors):  # a list, not a generator: cheaper to make and to walk
         out += connector_tree(child, keypath + ("connectors", i))
     return out
 
