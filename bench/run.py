@@ -26,9 +26,10 @@ before), run from its own folder as `python -m compiler.cli` with this interpret
 taken in the same round-robin: "within 10% of the commit before"
 is then read off one table, under one load, instead of two runs minutes apart.
 
---instructions adds, for the floor, build and lint-repository rows (and --against's), the number of
-instructions each executes under valgrind's callgrind (one run each, ~40 s apiece): the same count
-whatever else the machine is doing, so a 5% change is visible on a machine too busy to time.
+--instructions adds, for the floor, build, lint-repository, lint start-up and variants rows (and
+--against's), the number of instructions each executes under valgrind's callgrind (one run each,
+~40 s apiece): the same count whatever else the machine is doing, so a 5% change is visible on a
+machine too busy to time. The variants rows also give instructions per variant.
 
 --profile adds `python -X importtime` of a build (the 15 costliest imports) and the in-process time
 of each stage. Measures; asserts nothing. Targets (issues): build <= 1.3x floor, lint repo <= 1.5x
@@ -94,12 +95,12 @@ def other_checkout(folder: str) -> tuple[list[str], Path]:
     return [PY, "-m", "compiler.cli"], root
 
 
-def instructions(argv: list[str], cwd: Path) -> int:
+def instructions(argv: list[str], cwd: Path, env: dict | None = None) -> int:
     """Instructions one process executes (valgrind --tool=callgrind; load-independent)."""
     if shutil.which("valgrind") is None:
         raise SystemExit("--instructions needs valgrind (apt-get install valgrind)")
     proc = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv], cwd=cwd,
-                          capture_output=True, text=True)
+                          env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(argv[:6])} ... failed under valgrind:\n{proc.stderr[-2000:]}")
     for line in proc.stderr.splitlines():
@@ -169,6 +170,10 @@ def main() -> None:
     # load compiled.
     subprocess.run([PY, "-m", "compileall", "-q", str(ROOT / "compiler")], check=True)
     work = Path(tempfile.mkdtemp(prefix="recipec-bench-"))
+    # The per-user caches of this run alone: on a shared machine another checkout's runs (other
+    # models, another package name) replace the cached validators with their own, and every run
+    # here would then compile them again, at random. --against's checkout gets a folder of its own.
+    os.environ["XDG_CACHE_HOME"] = str(work / "cache")
     try:
         (work / "recipes").mkdir()
         shutil.copy(ROOT / "pyproject.toml", work / "pyproject.toml")
@@ -210,10 +215,11 @@ def main() -> None:
         if opts.against:
             before, other_root = other_checkout(opts.against)
             subprocess.run([PY, "-m", "compileall", "-q", str(other_root / "compiler")], check=True)
-            run_once([*before, "build", "kimik2.5", "-o", str(work / "ob")], other_root, None)  # warm its caches
+            own = {**os.environ, "XDG_CACHE_HOME": str(work / "cache-against")}
+            run_once([*before, "build", "kimik2.5", "-o", str(work / "ob")], other_root, own)  # warm its caches
             cases[3:3] = [("against: build kimik2.5", [*before, "build", "kimik2.5", "-o", str(work / "ob")],
-                           other_root, None, None),
-                          ("against: lint (its repository)", [*before, "lint"], other_root, None, None)]
+                           other_root, own, None),
+                          ("against: lint (its repository)", [*before, "lint"], other_root, own, None)]
         rows = measure(cases, opts.runs)
         floor = rows[0][1]["cpu"]
         print(f"{'':46} {'CPU ms':>8} {'x floor':>8} {'wall ms':>8} {'peak MiB':>9}")
@@ -244,13 +250,20 @@ def main() -> None:
                   f"lint of the repository {by['recipec lint (this repository)']['cpu'] / by['against: lint (its repository)']['cpu']:.2f}x")
         if opts.instructions:
             print("\ninstructions executed (callgrind, one run each; millions):")
-            counted = {name: instructions(argv, cwd) for name, argv, cwd, env, _ in cases
+            counted = {name: instructions(argv, cwd, env) for name, argv, cwd, env, _ in cases
                        if name.startswith(("floor, no teardown", "recipec build kimik2.5", "against:",
-                                           "recipec lint (this"))
-                       and env is None}
+                                           "recipec lint (this", "recipec lint, start-up",
+                                           "recipec lint, kimik2.5 on profiles alone",
+                                           f"recipec lint, {variants} variants"))
+                       and env is not nocache}
             bare_i = counted["floor, no teardown (ends in os._exit)"]
             for name, count in counted.items():
                 print(f"  {name:46} {count / 1e6:8.1f}  {count / bare_i:5.2f}x floor")
+            swept_i = counted[f"recipec lint, {variants} variants on profiles"]
+            above = (swept_i - counted["recipec lint, start-up (empty changelog)"]) / variants
+            extra = (swept_i - counted["recipec lint, kimik2.5 on profiles alone"]) / (variants - 1)
+            print(f"  per variant: {above / 1e6:.2f} M above start-up, {extra / 1e6:.2f} M marginal "
+                  "(above kimik2.5 alone)")
             if opts.against:
                 print(f"  against: build {counted['recipec build kimik2.5'] / counted['against: build kimik2.5']:.3f}x, "
                       f"lint {counted['recipec lint (this repository)'] / counted['against: lint (its repository)']:.3f}x")

@@ -47,6 +47,9 @@ OWNED_BENCH_FLAGS = {
     "--metadata": (("benchmark",), "records recipe, point and concurrency in the result"),
 }
 
+_OWNED_SOURCES = {flag: where for flag, (where, _) in OWNED_BENCH_FLAGS.items()}
+_SORTED_JSON = json.JSONEncoder(sort_keys=True)  # json.dumps with an option makes one a call
+
 
 def point_name(concurrency: int) -> str:
     return f"c{concurrency}"
@@ -95,7 +98,7 @@ def _point_argv(recipe: Recipe, router_url: Word, concurrency: int, sources: dic
     argv += ["--save-result", "--result-dir", Ref("RESULT_DIR"), "--result-filename", result_file(recipe, concurrency),
              "--label", f"{recipe.name}-{name}",
              "--metadata", f"recipe={recipe.name}", f"point={name}", f"concurrency={concurrency}"]
-    sources.update({flag: where for flag, (where, _) in OWNED_BENCH_FLAGS.items()})
+    sources.update(_OWNED_SOURCES)
     argv += sourced_flags(b.args, ("benchmark", "args"), sources)
     return argv
 
@@ -114,8 +117,8 @@ def plan_benchmark(recipe: Recipe, router_url: Word, node: int, prefill_bases: l
     points = tuple(BenchPoint(point_name(c), c, prompts_of(recipe, c), result_file(recipe, c),
                               tuple(_point_argv(recipe, router_url, c, sources)), launch_env=env)
                    for c in b.concurrency)
-    body = json.dumps({"model": recipe.model.served_name or recipe.model.path, "prompt": b.answers.prompt,
-                       "max_tokens": b.answers.max_tokens, "temperature": 0}, sort_keys=True)
+    body = _SORTED_JSON.encode({"model": recipe.model.served_name or recipe.model.path, "prompt": b.answers.prompt,
+                                "max_tokens": b.answers.max_tokens, "temperature": 0})
     check = b.answers.check_pd
     return Benchmark(
         node=node, points=points, env=env,

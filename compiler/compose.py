@@ -195,5 +195,9 @@ def merged_note(doc: Document, keypath: tuple) -> str:
 def digest(data) -> str:
     """The sha256 of a resolved recipe: its canonical JSON (sorted keys), so it says what the recipe
     means, not how it is split into files or commented. bundle.json's recipe_sha256."""
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    text = _CANONICAL.encode(data)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+# json.dumps with options makes an encoder a call; a digest is taken for every recipe and variant.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import functools
 import re
 
+from .memo import per_recipe
+
 # Short spellings of the flags read here (vllm 0.33.0 engine/arg_utils.py aliases).
 ALIASES = {"-tp": "--tensor-parallel-size", "-pp": "--pipeline-parallel-size", "-dp": "--data-parallel-size",
            "-dpl": "--data-parallel-size-local", "-dpn": "--data-parallel-rank", "-q": "--quantization"}
@@ -28,11 +30,20 @@ def canonical(key: str) -> str:
 def side_arg(recipe, side: str, flag: str):
     """(value, key path) of `flag` as the side's engine gets it: the side's args win over
     engine.args; (None, None) when neither sets it (or sets it to null)."""
+    found = _side_flags(recipe, side).get(flag)
+    return (None, None) if found is None else found
+
+
+@per_recipe  # the rules and plan ask ~50 times a recipe
+def _side_flags(recipe, side: str) -> dict:
+    """flag -> side_arg's answer, for every flag the side's args or engine.args write."""
+    table: dict = {}
     for keypath, args in (((side, "args"), getattr(recipe, side).args), (("engine", "args"), recipe.engine.args)):
         for key, value in args.items():
-            if canonical(key) == flag:
-                return (value, keypath + (key,)) if value is not None else (None, None)
-    return None, None
+            flag = canonical(key)
+            if flag not in table:  # the first key that writes a flag is the one the engine gets
+                table[flag] = (value, keypath + (key,)) if value is not None else (None, None)
+    return table
 
 
 def _count(recipe, side: str, flag: str) -> int | None:
@@ -75,6 +86,7 @@ _AMD = re.compile(r"^(MI\d|AMD|INSTINCT|RADEON)", re.I)
 _NVIDIA = re.compile(r"^(NVIDIA|[ABHL]\d|GB\d|GH\d|RTX|V100|T4\b|TESLA)", re.I)
 
 
+@functools.lru_cache(maxsize=64)  # a name or two a project, asked for every node of every plan
 def accelerator_family(name: str) -> str:
     """amd, nvidia, cpu, or any (a name recipec does not know: count either kind)."""
     name = name.strip()

@@ -12,15 +12,14 @@ never compares target names. Addresses known only at run time are ``Ref`` words 
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from dataclasses import dataclass
 
 from .bench_plan import bench_tunables, plan_benchmark
 from .containers import (bench_mounts, contain, contain_benchmark, container_tunables, mounts_of, node_images,
                          refusal)
-from .engine_args import (LMCACHE_CONNECTOR, MOONCAKE_CONNECTOR, NIXL_CONNECTORS, fmt, kv_transfer_config,
-                          owned_source, sourced_flags, uses)
+from .engine_args import (LMCACHE_CONNECTOR, MOONCAKE_CONNECTOR, NIXL_CONNECTORS, fmt, kv_transfer_json,
+                          owned_source, role_flags, sourced_flags, uses)
+from .memo import per_recipe
 from .parallel import gpus_per_worker, uses_devices
 from .placement import Placement, Target, placement_for
 from .placement.base import LOCALHOST
@@ -179,9 +178,7 @@ def _engine(recipe: Recipe, place: Placement, role: str, spec: RoleSpec, rank: i
         argv += ["--served-model-name", recipe.model.served_name]
         sources["--served-model-name"] = owned_source("--served-model-name", role)
     argv += ["--tensor-parallel-size", str(spec.tensor_parallel_size)]
-    for key, value in {**eng.args, **spec.args}.items():  # a role's value replaces the common one
-        where = (role, "args") if key in spec.args else ("engine", "args")
-        argv += sourced_flags({key: value}, where, sources)
+    argv += role_flags(eng.args, spec.args, role, sources)  # a role's value replaces the common one
 
     env: dict[str, Word] = {k: fmt(v) for k, v in {**eng.env, **spec.env}.items()}
     ports = [PortUse(port, name, f"{role} HTTP", (role, "port"), node)]
@@ -203,8 +200,7 @@ def _engine(recipe: Recipe, place: Placement, role: str, spec: RoleSpec, rank: i
         # The node's own LMCache server; without one (a lint error, RC701) the section's values.
         lm = recipe.lmcache
         lm_port = lmcache_port if lmcache_port is not None else (lm.port if lm else 5555)
-        config = kv_transfer_config(kv, lm.host if lm else LOCALHOST, lm_port)
-        argv += ["--kv-transfer-config", json.dumps(config, separators=(",", ":"))]
+        argv += ["--kv-transfer-config", kv_transfer_json(kv, lm.host if lm else LOCALHOST, lm_port)]
         sources.setdefault("--kv-transfer-config", owned_source("--kv-transfer-config", role))
     after = (lmcache.name,) if lmcache is not None and uses(kv, LMCACHE_CONNECTOR) else ()
     return Service(name=name, role=role, node=node, argv=tuple(argv), env=tuple(env.items()),
@@ -275,12 +271,10 @@ def _node_plan(recipe: Recipe, index: int, label: str, local: list[Service], rem
                mounts_made: tuple = ()) -> NodePlan:
     """One node's services, the order of its work (schedule.py), and the commands it needs;
     bench: the benchmark, where this node runs it."""
-    steps = order_steps(index, local, remote, client, bench is not None)
     # A started container must be running within its deadline (a hung runtime), for those it names.
-    named = {s.name for s in [*local, *((client,) if client is not None else ())]
-             if s.container is not None and s.container.name is not None}
-    steps = [dataclasses.replace(step, awaits=tuple(n for n in step.services if n in named))
-             if step.kind in ("start", "client") else step for step in steps]
+    named = frozenset(s.name for s in [*local, *((client,) if client is not None else ())]
+                      if s.container is not None and s.container.name is not None)
+    steps = order_steps(index, local, remote, client, bench is not None, named)
     users: dict[str, list[str]] = {"curl": ["health probes"], "setsid": ["start_service"]}
     everything = [*local, *((client,) if client is not None else ())]
     for s in everything:
@@ -308,6 +302,17 @@ def _node_plan(recipe: Recipe, index: int, label: str, local: list[Service], rem
 
 
 def _tunables(recipe: Recipe, place: Placement) -> tuple:
+    before, after = _shared_tunables(recipe)
+    return (*before, Tunable("LOG_DIR", place.log_dir(), "where this run's logs and PID files go"), *after)
+
+
+@per_recipe  # the same for each plan of a recipe (one per target)
+def _shared_tunables(recipe: Recipe) -> tuple[tuple, tuple]:
+    """The tunables of every target (those before LOG_DIR, and after it)."""
+    return _health_tunables(recipe), (*bench_tunables(recipe), *container_tunables(recipe))
+
+
+def _health_tunables(recipe: Recipe) -> tuple:
     h = recipe.health
     return (
         Tunable("READY_TIMEOUT_S", str(h.ready_timeout_s), "seconds a service may take to become ready"),
@@ -319,6 +324,4 @@ def _tunables(recipe: Recipe, place: Placement) -> tuple:
         Tunable("LOG_TAIL_LINES", "40", "lines of a failed service's log to print"),
         Tunable("PREFLIGHT_SKIP", "", "node checks to skip (model accelerators rdma memory logdir, or all)"),
         Tunable("LOG_ROOT", _log_root(recipe), "where each run's log directory goes"),
-        Tunable("LOG_DIR", place.log_dir(), "where this run's logs and PID files go"),
-        *bench_tunables(recipe),
-    ) + container_tunables(recipe)
+    )

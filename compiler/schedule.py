@@ -9,18 +9,45 @@ next service lacks, so nothing waits longer than it must.
 
 from __future__ import annotations
 
+import functools
+from typing import NamedTuple
+
 from .plan_types import Service, Step
 
 
+class _Node(NamedTuple):
+    """What the order of a service depends on."""
+
+    name: str
+    role: str
+    after: tuple
+
+
 def order_steps(rank: int, local: list[Service], remote: list[Service], client: Service | None,
-                benchmark: bool = False) -> tuple:
+                benchmark: bool = False, named: frozenset = frozenset()) -> tuple:
+    """named: the services whose containers have names; a start step awaits those it starts (their
+    containers must be running within a deadline)."""
+    # The order reads only names, roles and dependencies: the same for one node in every variant of
+    # a sweep, so it is worked out once per distinct shape (Steps are frozen: shared).
+    return _ordered(rank, tuple((s.name, s.role, s.after) for s in local), tuple(s.name for s in remote),
+                    client is not None, benchmark, named)
+
+
+@functools.lru_cache(maxsize=256)
+def _ordered(rank: int, local: tuple, remote: tuple, client: bool, benchmark: bool, named: frozenset) -> tuple:
+    return tuple(Step(step.kind, step.services, step.why, tuple(n for n in step.services if n in named))
+                 if step.kind in ("start", "client") else step
+                 for step in _steps(rank, [_Node(*s) for s in local], remote, client, benchmark))
+
+
+def _steps(rank: int, local: list[_Node], remote: tuple, client: bool, benchmark: bool) -> list[Step]:
     local_names = {s.name for s in local}
-    remote_by_name = {s.name: s for s in remote}
+    remote_by_name = set(remote)
     steps: list[Step] = [Step("preflight", tuple(s.name for s in local),
                               "What this node needs must be there (node checks, preflight.sh) and every port it "
                               "binds free, before anything starts.")]
     needed_remote = sorted({d for s in local for d in s.after if d in remote_by_name},
-                           key=lambda n: [s.name for s in remote].index(n))
+                           key=remote.index)
     is_router_node = any(s.role == "router" for s in local)
     if not is_router_node:
         needed_remote.append("router")
@@ -57,7 +84,7 @@ def order_steps(rank: int, local: list[Service], remote: list[Service], client: 
             steps.append(Step("benchmark", (),
                               "The stack is ready: check that it answers, then run the sweep; its status is "
                               "the launcher's."))
-        elif client is not None:
+        elif client:
             steps.append(Step("client", ("client",),
                               "The stack is ready: run the client step; its status is the launcher's."))
         else:
@@ -74,7 +101,7 @@ def _and(names) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def _why_start(services: list[Service]) -> str:
+def _why_start(services: list[_Node]) -> str:
     names = _and(s.name for s in services)
     needs = sorted({d for s in services for d in s.after})
     if not needs:

@@ -67,9 +67,12 @@ def split(doc: Document) -> tuple[Document, list[Variant]]:
             out.append(variant)
         if len(out) > MAX_VARIANTS:
             fail(where, "RC946", f"more than {MAX_VARIANTS} variants")
+    checked: set = set()  # a path's check reads the recipe and the path alone: once per path
     for variant in out:
         for dotted, keypath, _, position in variant.overrides:
-            _check_path(data, dotted, keypath, position)
+            if keypath not in checked:
+                _check_path(data, dotted, keypath, position)
+                checked.add(keypath)
     _unique_keys(doc, out)
     return doc, out
 

@@ -45,6 +45,7 @@ def _versions(package: str) -> tuple:
     return tuple(sorted((v for p, v in available_catalogs() if p == package), key=_version_key))
 
 
+@functools.lru_cache(maxsize=None)  # the catalogs are read once a process; every plan asks for five
 def catalog_for(package: str, version: str | None):
     """(catalog, version used, why none) for a package: the pinned version, else the newest."""
     from . import CatalogNotFound, load_catalog

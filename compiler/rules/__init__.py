@@ -26,8 +26,15 @@ from .registry import CHECKS, Check, Context, Finding, PlanContext, document_rul
 
 
 def _load_rule_modules() -> None:
-    # Imported for their side effect: each module registers its checks.
+    # Imported for their side effect: each module registers its checks. Once: an import statement
+    # of ten names runs importlib's Python code for each, three times a recipe.
+    if _LOADED:
+        return
     from . import agreement, benchmark, connectors, containers, flags, images, lmcache, platform, ports, topology  # noqa: F401
+    _LOADED.append(True)
+
+
+_LOADED: list = []
 
 
 def diagnostic(code: Code, f: Finding, doc: Document) -> Diagnostic:
@@ -43,7 +50,8 @@ def _run(scope: Scope, arg, doc: Document) -> list[Diagnostic]:
     out = []
     for check in CHECKS:
         if check.scope == scope:
-            out += [diagnostic(CODES[f.code or check.codes[0]], f, doc) for f in check.run(arg)]
+            for f in check.run(arg):
+                out.append(diagnostic(CODES[f.code or check.codes[0]], f, doc))
     return out
 
 

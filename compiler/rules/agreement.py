@@ -13,6 +13,7 @@ import re
 
 from ..codes import WARNING
 from ..engine_args import PD_MODES, connectors_of, fmt
+from ..memo import per_recipe
 from ..parallel import side_arg
 from .connectors import pd_connectors
 from .registry import Finding, rule
@@ -49,8 +50,13 @@ def _differs(recipe, flag: str, normal=lambda v: v):
     return p, d, where
 
 
+@per_recipe  # six rules ask
 def _pd_mode(recipe) -> str | None:
     """The PD connector family both sides use (mooncake, nixl, moriio), if they share one."""
+    return _shared_mode(recipe)
+
+
+def _shared_mode(recipe) -> str | None:
     p = {PD_MODES[c.connector] for c, _ in pd_connectors(recipe, "prefill")}
     d = {PD_MODES[c.connector] for c, _ in pd_connectors(recipe, "decode")}
     both = sorted(p & d)

@@ -6,6 +6,7 @@ import functools
 
 from ..codes import WARNING
 from ..engine_args import OWNED_ENGINE_FLAGS, PD_MODES, connector_tree, flag_name
+from ..memo import per_recipe
 from ..validate import KVTransfer, Recipe
 from .registry import Finding, document_rule, rule
 
@@ -24,7 +25,12 @@ SIDES = ("prefill", "decode")
 
 def connectors(recipe: Recipe, side: str) -> list[tuple[KVTransfer, tuple]]:
     """Every connector of a side's kv-transfer, with its key path."""
-    return list(connector_tree(getattr(recipe, side).kv_transfer, (side, "kv-transfer")))
+    return list(_tree(recipe, side))
+
+
+@per_recipe  # a dozen rules walk the same two trees
+def _tree(recipe: Recipe, side: str) -> tuple:
+    return tuple(connector_tree(getattr(recipe, side).kv_transfer, (side, "kv-transfer")))
 
 
 def pd_connectors(recipe: Recipe, side: str) -> list[tuple[KVTransfer, tuple]]:

@@ -84,18 +84,44 @@ def service_argvs(plan: Plan) -> list[ServiceArgv]:
     return out
 
 
+# A reading of an argv is a pure function of its words, its catalog and the positionals before
+# them, and the variants of a sweep mostly repeat one another's argv (a sweep changes a value or
+# two): each distinct argv is read once a process. Catalogs live as long as the process
+# (catalog_for caches them), so a catalog's id is a stable key; each entry keeps its catalog, and
+# a key whose catalog is another object (an id reused) is read again.
+_READINGS: dict[tuple, tuple] = {}
+_MAX_READINGS = 4096
+
+
+def _kept(key: tuple, catalog: dict, read) -> tuple:
+    """read() (a tuple of frozen Problems, shared between variants), made once per key and catalog."""
+    hit = _READINGS.get((id(catalog), *key))
+    if hit is None or hit[0] is not catalog:
+        if len(_READINGS) >= _MAX_READINGS:
+            _READINGS.clear()
+        hit = _READINGS[(id(catalog), *key)] = (catalog, read())
+    return hit[1]
+
+
+def _reading(words: tuple, catalog: dict, positionals_used: int) -> tuple:
+    """The Problems read_argv finds in words."""
+    return _kept(("argv", positionals_used, words), catalog,
+                 lambda: tuple(p for p, _ in read_argv(list(words), catalog, positionals_used)))
+
+
 def problems(sa: ServiceArgv) -> list[tuple[Problem, tuple]]:
     """Every catalog problem of one service's argv, with the recipe key path it comes from."""
     if sa.catalog is None:
         return []
-    out = [(p, sa.sources.get(p.flag, (sa.section,)))
-           for p, _ in read_argv(list(sa.words), sa.catalog, sa.positionals_used)]
+    out = [(p, sa.sources.get(p.flag, (sa.section,))) for p in _reading(sa.words, sa.catalog, sa.positionals_used)]
     words = list(sa.words)
     if "--kv-transfer-config" in words and sa.catalog.get("kv_transfer_config_fields"):
         raw = words[words.index("--kv-transfer-config") + 1:][:1]
         if raw and isinstance(raw[0], str):
             by_args = sa.sources["--kv-transfer-config"][-2:-1] == ("args",)
-            out += list(_kv_problems(raw[0], sa, by_args))
+            # What _kv_problems reads of sa: its catalog, the flag's source and the service's name.
+            out += _kept(("kv", raw[0], sa.sources["--kv-transfer-config"], by_args, sa.service), sa.catalog,
+                         lambda: tuple(_kv_problems(raw[0], sa, by_args)))
     return out
 
 

@@ -14,6 +14,8 @@ Device flags: AMD as InferenceX passes them (benchmarks/multi_node/amd_utils/job
 
 from __future__ import annotations
 
+import functools
+
 from .base import Runtime, Wrapped, joined
 
 AMD_DEVICES = ("--device=/dev/kfd", "--device=/dev/dri", "--group-add=video",
@@ -25,15 +27,21 @@ class _OCI(Runtime):
     names_containers = True
 
     def wrap(self, image, name, mounts, env, pass_env, devices):
-        words: list = [self.command, "run", "--init", "--pull=never", joined("--name=", name),
-                       "--network=host", "--ipc=host"]
+        return Wrapped((self.command, "run", "--init", "--pull=never", joined("--name=", name),
+                        *self._options(image, mounts, env, pass_env, devices)))
+
+    # The words after the name are the same for a service in every variant of a sweep (a plan asks
+    # once per service and target); they are a function of these arguments alone (hashable words).
+    @functools.lru_cache(maxsize=256)
+    def _options(self, image, mounts, env, pass_env, devices) -> tuple:
+        words: list = ["--network=host", "--ipc=host"]
         words += {"amd": AMD_DEVICES, "nvidia": self.nvidia}.get(devices, ())
         for m in mounts:
             words.append(joined("--volume=", m.source, ":", m.target, ":ro" if m.read_only else ":rw"))
         words += [joined("--env=", key, "=", value) for key, value in env]
         words += [f"--env={key}" for key in pass_env]  # no value: the host's, if it has one
         words.append(image)
-        return Wrapped(tuple(words))
+        return tuple(words)
 
     def once(self, image, mounts):
         # A few seconds' command that teardown does not track: removed by the runtime when it ends
