@@ -231,13 +231,6 @@ def serve(port: int, host: str, mode: str, child: bool, prefill=(), decode=()) -
         daemon_threads = True
         allow_reuse_address = True
 
-    server = Server((host, port), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    event("listening")
-    if state.ready_at != float("inf"):
-        ready = time.time() + max(0.0, state.ready_at - time.monotonic())
-        print(f"standin: ready at {ready:.3f}", flush=True)
-
     def fault(kind: str) -> None:
         event(f"FAULT {kind}")
         if kind == "die_after":
@@ -246,10 +239,18 @@ def serve(port: int, host: str, mode: str, child: bool, prefill=(), decode=()) -
         print("standin: hanging (simulated)", flush=True)
         state.hung = True
 
+    # Armed before the first answer: a USR1 that follows "ready" must never find the default action.
     faults = [(k, p[0]) for k, p in modes.items() if k in ("die_after", "hang_after")]
     for kind, when in faults:
         if when == "usr1":
             signal.signal(signal.SIGUSR1, lambda *_, kind=kind: fault(kind))
+
+    server = Server((host, port), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    event("listening")
+    if state.ready_at != float("inf"):
+        ready = time.time() + max(0.0, state.ready_at - time.monotonic())
+        print(f"standin: ready at {ready:.3f}", flush=True)
     if child:  # like vLLM's EngineCore: a child in the same process group
         pid = os.fork()
         if pid == 0:
