@@ -112,7 +112,7 @@ def contain_benchmark(recipe, place, bench: Benchmark | None) -> Benchmark | Non
     runtime = runtime_for(runtime_name(recipe, "client")) if bench is not None else None
     if runtime is None:
         return bench
-    extra, _ = bench_mounts(recipe)
+    extra, needed = bench_mounts(recipe)
     points = []
     for p in bench.points:
         svc = contain(recipe, place, Service(name=f"bench-{p.name}", role="client", node=bench.node, argv=p.argv,
@@ -120,7 +120,7 @@ def contain_benchmark(recipe, place, bench: Benchmark | None) -> Benchmark | Non
         points.append(BenchPoint(p.name, p.concurrency, p.prompts, p.result_file, p.argv, svc.launch_env,
                                  svc.container))
     reader = _reader(runtime.name, runtime.reference(image_of(recipe, "client")), extra[0], recipe.benchmark.python)
-    return dataclasses.replace(bench, points=tuple(points), reader=reader)
+    return dataclasses.replace(bench, points=tuple(points), reader=reader, mounts_needed=needed)
 
 
 @functools.lru_cache(maxsize=64)

@@ -142,12 +142,7 @@ def connector_tree(kv: KVTransfer | None, keypath: tuple = ()) -> list[tuple[KVT
 
 def connectors_of(kv: KVTransfer | None) -> list[KVTransfer]:
     """The connector and, for a MultiConnector, its children (depth first)."""
-    if kv is None:
-        return []
-    out = [kv]
-    for child in kv.connectors:  # no generators: plan and the rules ask for every engine
-        out += connectors_of(child)
-    return out
+    return [c for c, _ in connector_tree(kv)]
 
 
 def uses(kv: KVTransfer | None, connector: str | tuple) -> bool:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .bench_plan import bench_tunables, plan_benchmark
-from .containers import (bench_mounts, contain, contain_benchmark, container_tunables, mounts_of, node_images,
+from .containers import (contain, contain_benchmark, container_tunables, mounts_of, node_images,
                          refusal)
 from .engine_args import (LMCACHE_CONNECTOR, MOONCAKE_CONNECTOR, NIXL_CONNECTORS, fmt, kv_transfer_json,
                           owned_source, role_flags, sourced_flags, uses)
@@ -286,7 +286,7 @@ def _node_plan(recipe: Recipe, index: int, label: str, local: list[Service], rem
         users.setdefault(b.python, []).append("benchmark results")
     elif bench is not None:  # the client and the reader in the benchmark's image
         users.setdefault(bench.reader[0], []).append("benchmark")
-        mounts_needed += bench_mounts(recipe)[1]
+        mounts_needed += bench.mounts_needed
     images = node_images(everything, bench)
     if images:
         users.setdefault("timeout", []).append("container runtime calls")

@@ -160,6 +160,7 @@ class Benchmark:
     # Words that run the interpreter reading result JSON in the benchmark's image (the runtime's
     # one-shot start, then python); empty: the host's BENCH_PYTHON.
     reader: tuple = ()
+    mounts_needed: tuple = ()  # sources its containers mount that must exist on its node (a dataset file)
 
 
 @dataclass(frozen=True)

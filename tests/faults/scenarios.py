@@ -13,6 +13,7 @@ the fault).
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import signal
@@ -120,7 +121,7 @@ def fault_service(service: str, when: str = SERVING) -> Callable[[Setup], list]:
     dropped one of these under load in CI, which is not what the scenarios test."""
     def signal_in_container(s: Setup):
         def act(proc, marks: dict) -> None:
-            name = f"{container_prefix(s)}-{service}"
+            name = container_name(s, service)
             marks["fault"] = time.time()
             done = subprocess.run([s.runtime, "kill", "--signal=USR1", name], capture_output=True, text=True,
                                   timeout=30)
@@ -131,9 +132,11 @@ def fault_service(service: str, when: str = SERVING) -> Callable[[Setup], list]:
                        if s.runtime == "none" else signal_in_container(s))]
 
 
-def container_prefix(s: Setup) -> str:
-    """What the local target names this run's containers (placement/local.py): recipe and run id."""
-    return f"recipec-kimik2.5-tp4-{run_logs(s.bundle).name}"
+def container_name(s: Setup, service: str) -> str:
+    """The name this run gave service's container: bundle.json's, its run id filled in."""
+    manifest = json.loads((s.bundle / "bundle.json").read_text())
+    name = next(x["container"]["name"] for x in manifest["services"] if x["name"] == service)
+    return name.replace("${RUN_ID}", run_logs(s.bundle).name)
 
 
 def hold_port(key: str, host: str = "127.0.0.1") -> Callable[[Setup], None]:
