@@ -15,7 +15,7 @@ from .containers import runtime_name
 from .engine_args import flag_name, fmt, sourced_flags
 from .plan_types import Benchmark, BenchPoint, Tunable
 from .validate import Recipe
-from .words import Ref, Word
+from .words import Ref, Word, joined
 
 BENCH_PACKAGE = "vllm-bench-serve"  # the catalog the client's argv is read against
 # Percentiles every point reports unless benchmark.args says otherwise: the summary's columns.
@@ -104,7 +104,7 @@ def _point_argv(recipe: Recipe, router_url: Word, concurrency: int, sources: dic
 
 
 def _metrics_url(base: Word) -> Word:
-    return base + "/metrics" if isinstance(base, str) else (*base[:-1], base[-1] + "/metrics")
+    return joined(base, "/metrics")
 
 
 def plan_benchmark(recipe: Recipe, router_url: Word, node: int, prefill_bases: list, decode_bases: list

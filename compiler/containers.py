@@ -17,8 +17,7 @@ from .engine_args import connector_tree
 from .memo import per_recipe
 from .plan_types import Benchmark, BenchPoint, Container, Service, Tunable
 from .runtime import RUNTIMES, Mount, runtime_for
-from .runtime.base import joined
-from .words import Ref
+from .words import Ref, joined
 
 # Connector keys that name a directory the KV cache passes through: created on the node, mounted.
 KV_PATH_KEYS = ("shared_storage_path",)

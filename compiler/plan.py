@@ -27,7 +27,7 @@ from .preflight import node_checks
 from .plan_types import Benchmark, NodePlan, Plan, PortPlan, PortUse, Service, Tunable
 from .schedule import order_steps
 from .validate import Recipe, RoleSpec
-from .words import Ref, Word
+from .words import Ref, Word, joined
 
 __all__ = ["build_plan", "client_word", "LOCALHOST", "Plan", "Service", "PortUse", "PortPlan", "NodePlan",
            "Tunable", "Ref", "Word"]
@@ -210,9 +210,7 @@ def _engine(recipe: Recipe, place: Placement, role: str, spec: RoleSpec, rank: i
 
 
 def _url(host: Word, port: int, path: str) -> Word:
-    if isinstance(host, str):
-        return f"http://{host}:{port}{path}"
-    return ("http://", host, f":{port}{path}")
+    return joined("http://", host, f":{port}{path}")
 
 
 def _base_url(svc: Service) -> Word:

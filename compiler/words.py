@@ -18,3 +18,21 @@ class Ref:
 
 
 Word = Union[str, Ref, tuple]  # a literal, a run-time variable, or a tuple of both concatenated
+
+
+def joined(*parts: Word) -> Word:
+    """One word made of literal and run-time parts (Refs), flattened."""
+    if all(type(part) is str for part in parts):  # most words: no Ref at all
+        return "".join(parts) or ()
+    merged: list = []
+    for part in parts:
+        for piece in part if isinstance(part, tuple) else (part,):
+            if not isinstance(piece, str):  # a Ref (never compared with "": its __eq__ is Python's)
+                merged.append(piece)
+            elif merged and isinstance(merged[-1], str):
+                merged[-1] += piece
+            elif piece:
+                merged.append(piece)
+    if len(merged) == 1:
+        return merged[0]
+    return tuple(merged)

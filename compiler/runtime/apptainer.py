@@ -12,7 +12,8 @@ Devices: --rocm (AMD), --nv (NVIDIA).
 from __future__ import annotations
 
 from ..words import Ref
-from .base import Runtime, Wrapped, joined
+from ..words import joined
+from .base import Runtime, Wrapped
 
 
 class Apptainer(Runtime):

@@ -22,24 +22,6 @@ class Wrapped:
     env: tuple = ()  # (NAME, Word) exported to the runtime's client process (not the container's)
 
 
-def joined(*parts: Word) -> Word:
-    """One word made of literal and run-time parts (Refs), flattened."""
-    if all(type(part) is str for part in parts):  # most words: no Ref at all
-        return "".join(parts) or ()
-    merged: list = []
-    for part in parts:
-        for piece in part if isinstance(part, tuple) else (part,):
-            if not isinstance(piece, str):  # a Ref (never compared with "": its __eq__ is Python's)
-                merged.append(piece)
-            elif merged and isinstance(merged[-1], str):
-                merged[-1] += piece
-            elif piece:
-                merged.append(piece)
-    if len(merged) == 1:
-        return merged[0]
-    return tuple(merged)
-
-
 class Runtime:
     name: str = ""
     command: str = ""  # the executable each node needs on PATH
@@ -62,4 +44,4 @@ class Runtime:
         return self.wrap(image, None, mounts, (), (), "none").prefix
 
 
-__all__ = ["Mount", "Wrapped", "Runtime", "joined"]
+__all__ = ["Mount", "Wrapped", "Runtime"]

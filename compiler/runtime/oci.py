@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import functools
 
-from .base import Runtime, Wrapped, joined
+from ..words import joined
+from .base import Runtime, Wrapped
 
 AMD_DEVICES = ("--device=/dev/kfd", "--device=/dev/dri", "--group-add=video",
                "--security-opt=seccomp=unconfined", "--cap-add=SYS_PTRACE")

@@ -11,7 +11,8 @@ nothing else of the host's env is listed. GPUs are the job's (SLURM gres), no de
 from __future__ import annotations
 
 from ..words import Ref
-from .base import Runtime, Wrapped, joined
+from ..words import joined
+from .base import Runtime, Wrapped
 
 
 class Pyxis(Runtime):
