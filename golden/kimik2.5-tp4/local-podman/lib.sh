@@ -320,7 +320,17 @@ start_service() {
     done
     exec setsid "$@" 9>&- # the watchdog's pipe: only the launcher may hold it open
   ) >"$logfile" 2>&1 </dev/null &
-  local pid=$!
+  local pid=$! stat tries=0
+  local -a fields
+  # The child calls setsid itself: until it has, there is no process group $pid, and a teardown
+  # in that moment would signal nothing and leave the service running. Wait (microseconds, as a
+  # rule) until the child leads its group (field 5 of /proc/PID/stat), or is gone.
+  while read -r stat 2>/dev/null <"/proc/$pid/stat"; do
+    read -r -a fields <<<"${stat##*) }"
+    [[ ${fields[2]:-} != "$pid" ]] || break
+    ((tries++ < 500)) || break
+    sleep 0.01
+  done
   watch_group "$pid" "$name"
   SERVICE_PID[$name]=$pid
   SERVICE_LOG[$name]=$logfile
