@@ -322,15 +322,6 @@ start_service() {
   ) >"$logfile" 2>&1 </dev/null &
   local pid=$! stat tries=0
   local -a fields
-  # The child calls setsid itself: until it has, there is no process group $pid, and a teardown
-  # in that moment would signal nothing and leave the service running. Wait (microseconds, as a
-  # rule) until the child leads its group (field 5 of /proc/PID/stat), or is gone.
-  while read -r stat 2>/dev/null <"/proc/$pid/stat"; do
-    read -r -a fields <<<"${stat##*) }"
-    [[ ${fields[2]:-} != "$pid" ]] || break
-    ((tries++ < 500)) || break
-    sleep 0.01
-  done
   watch_group "$pid" "$name"
   SERVICE_PID[$name]=$pid
   SERVICE_LOG[$name]=$logfile
@@ -338,6 +329,16 @@ start_service() {
   SERVICE_FAILS[$name]=0
   STARTED+=("$name")
   printf '%s\n' "$pid" >"${logfile%.log}.pid"
+  # The child calls setsid itself: until it has, there is no process group $pid. Wait
+  # (microseconds, as a rule) until the child leads its group (field 5 of /proc/PID/stat), or is
+  # gone, so that callers find the group; a teardown inside this wait finds the service registered
+  # above and TERMs its group once it exists (term_new_groups).
+  while read -r stat 2>/dev/null <"/proc/$pid/stat"; do
+    read -r -a fields <<<"${stat##*) }"
+    [[ ${fields[2]:-} != "$pid" ]] || break
+    ((tries++ < 500)) || break
+    sleep 0.01
+  done
   log "started $name (pid $pid, log $logfile)"
 }
 
