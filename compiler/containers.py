@@ -72,25 +72,46 @@ def mounts_of(recipe) -> tuple[tuple, tuple, tuple]:
     return tuple(mounts), tuple(dict.fromkeys(must_exist)), tuple(create)
 
 
-def contain(recipe, place, svc: Service, extra_mounts: tuple = (), devices: str | None = None) -> Service:
-    """svc, started in its container (unchanged where its runtime is none); extra_mounts: what this
-    service sees besides every container's mounts; devices: none, amd or nvidia (default: the
-    recipe's accelerators)."""
-    runtime = runtime_for(runtime_name(recipe, svc.role))
-    if runtime is None:
+def contain(recipe, place, svc: Service) -> Service:
+    """svc, started in its container (unchanged where its runtime is none)."""
+    container = _container(recipe, place, svc.role, svc.name, svc.env)
+    if container is None:
         return svc
+    # dataclasses.replace without its per-field checks and __init__ (a frozen dataclass sets each of
+    # its 15 fields through object.__setattr__): ~4 us less a service, and lint plans ~15 a recipe.
+    contained = object.__new__(Service)
+    contained.__dict__.update(svc.__dict__, container=container)
+    return contained
+
+
+def _container(recipe, place, role: str, name: str, own_env: tuple, extra_mounts: tuple = (),
+               devices: str | None = None) -> Container | None:
+    """The Container of the unit `name` of `role` (None where its runtime is none); own_env: its
+    (NAME, Word) env, which wins over the recipe's; extra_mounts: what it sees besides every
+    container's mounts; devices: none, amd or nvidia (default: the recipe's accelerators)."""
+    runtime = runtime_for(runtime_name(recipe, role))
+    if runtime is None:
+        return None
     c = recipe.container
-    image = runtime.reference(image_of(recipe, svc.role))
-    name = joined(place.container_prefix(), "-", svc.name) if runtime.names_containers else None
-    own = {k for k, _ in svc.env}
-    env = tuple(svc.env) + tuple((k, _text(v)) for k, v in c.env.items() if k not in own)
-    if c.hf_cache:
-        env += (("HF_HOME", c.hf_cache),)
-    mounts, _, _ = mounts_of(recipe)
-    wrapped = runtime.wrap(image, name, mounts + extra_mounts, env, tuple(c.pass_env), devices or devices_of(recipe))
-    # What dataclasses.replace makes, without its per-field checks (~2 us more, for every service).
-    return Service(**{**svc.__dict__, "container": Container(
-        runtime=runtime.name, image=image, name=name, prefix=wrapped.prefix, env=wrapped.env)})
+    image = runtime.reference(image_of(recipe, role))
+    named = joined(place.container_prefix(), "-", name) if runtime.names_containers else None
+    shared, hf_home = _shared_env(recipe)
+    if own_env:
+        own = {k for k, _ in own_env}
+        env = tuple(own_env) + tuple(pair for pair in shared if pair[0] not in own) + hf_home
+    else:
+        env = shared + hf_home
+    wrapped = runtime.wrap(image, named, mounts_of(recipe)[0] + extra_mounts, env, tuple(c.pass_env),
+                           devices or devices_of(recipe))
+    return Container(runtime=runtime.name, image=image, name=named, prefix=wrapped.prefix, env=wrapped.env)
+
+
+@per_recipe
+def _shared_env(recipe) -> tuple[tuple, tuple]:
+    """The (NAME, text) pairs every container gets: the container section's env (a service's own
+    env wins over it), and HF_HOME where the recipe has an HF cache (last: it wins)."""
+    c = recipe.container
+    return tuple((k, _text(v)) for k, v in c.env.items()), ((("HF_HOME", c.hf_cache),) if c.hf_cache else ())
 
 
 def bench_mounts(recipe) -> tuple[tuple, tuple]:
@@ -114,10 +135,9 @@ def contain_benchmark(recipe, place, bench: Benchmark | None) -> Benchmark | Non
     extra, needed = bench_mounts(recipe)
     points = []
     for p in bench.points:
-        svc = contain(recipe, place, Service(name=f"bench-{p.name}", role="client", node=bench.node, argv=p.argv,
-                                             env=p.launch_env), extra, devices="none")  # HTTP and a tokenizer
-        points.append(BenchPoint(p.name, p.concurrency, p.prompts, p.result_file, p.argv, svc.launch_env,
-                                 svc.container))
+        container = _container(recipe, place, "client", f"bench-{p.name}", p.launch_env, extra,
+                               devices="none")  # HTTP and a tokenizer
+        points.append(BenchPoint(p.name, p.concurrency, p.prompts, p.result_file, p.argv, container.env, container))
     reader = _reader(runtime.name, runtime.reference(image_of(recipe, "client")), extra[0], recipe.benchmark.python)
     return dataclasses.replace(bench, points=tuple(points), reader=reader, mounts_needed=needed)
 

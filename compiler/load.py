@@ -235,6 +235,7 @@ def _check_depth(text: str, display: str) -> None:
 
 
 _STR_TAG = "tag:yaml.org,2002:str"
+_INT_TAG = "tag:yaml.org,2002:int"
 _PLAIN_COLLECTION_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 
 
@@ -260,49 +261,66 @@ class _Builder:
             raise LoadError(f"more than {self.max_nodes} values", self.pos(node))
         if depth > MAX_DEPTH:
             raise LoadError(f"nested deeper than {MAX_DEPTH} levels", self.pos(node))
-        if id(node) in self.seen:  # an alias: the composer hands us the anchored node once more
+        seen = self.seen
+        if id(node) in seen:  # an alias: the composer hands us the anchored node once more
             raise LoadError("YAML aliases (*name) are not allowed in recipes", self.pos(node))
-        self.seen.add(id(node))
+        seen.add(id(node))
         self.positions[keypath] = node  # Marks makes the Position when it is read
-        if node.tag == DELETE_TAG and isinstance(node, yaml.ScalarNode) and not node.value:
-            self.deletes.append(keypath)
-            return DELETE
-        if not isinstance(node, yaml.ScalarNode) and node.tag not in _PLAIN_COLLECTION_TAGS:
+        tag = node.tag
+        if isinstance(node, yaml.ScalarNode):
+            if tag == DELETE_TAG and not node.value:
+                self.deletes.append(keypath)
+                return DELETE
+            return self.scalar(node)
+        if tag not in _PLAIN_COLLECTION_TAGS:
             # Collections are built here, not by PyYAML: a tag on one (!!python/object/apply,
             # !!set, !!omap) would otherwise be dropped without a word.
-            raise LoadError(f"YAML tag {node.tag!r} is not allowed in recipes", self.pos(node))
+            raise LoadError(f"YAML tag {tag!r} is not allowed in recipes", self.pos(node))
         if isinstance(node, yaml.MappingNode):
             out: dict = {}
             keys: dict = {}
+            key_positions = self.key_positions
             for key_node, value_node in node.value:
-                if key_node.tag == "tag:yaml.org,2002:merge":
-                    raise LoadError("YAML merge keys (<<) are not allowed in recipes", self.pos(key_node))
-                if not isinstance(key_node, yaml.ScalarNode):
-                    raise LoadError("mapping keys must be plain scalars", self.pos(key_node))
-                key = self.scalar(key_node)
-                if isinstance(key, (dict, list)) or key is None:
-                    raise LoadError("mapping keys must be plain scalars", self.pos(key_node))
-                key = str(key) if not isinstance(key, str) else key
+                if key_node.tag == _STR_TAG and key_node.style is None and isinstance(key_node, yaml.ScalarNode):
+                    key = key_node.value  # a plain key (most): no escapes, no tag, no merge key
+                else:
+                    key = self.key(key_node)
                 if key in keys:
                     first = keys[key].start_mark.line + 1
                     raise LoadError(f"duplicate key '{key}' (first defined at line {first})",
                                     self.pos(key_node))
-                keys[key] = self.key_positions[keypath + (key,)] = key_node
-                if id(value_node) in self.seen:
+                keys[key] = key_node
+                at = keypath + (key,)
+                key_positions[at] = key_node
+                if id(value_node) in seen:
                     raise LoadError("YAML aliases (*name) are not allowed in recipes", self.pos(key_node))
-                out[key] = self.build(value_node, keypath + (key,), depth + 1)
+                out[key] = self.build(value_node, at, depth + 1)
             return out
         if isinstance(node, yaml.SequenceNode):
-            if any(id(item) in self.seen for item in node.value):  # an alias has no mark of its own
+            if any(id(item) in seen for item in node.value):  # an alias has no mark of its own
                 raise LoadError("YAML aliases (*name) are not allowed in recipes", self.pos(node))
             return [self.build(item, keypath + (i,), depth + 1) for i, item in enumerate(node.value)]
         return self.scalar(node)
+
+    def key(self, key_node) -> str:
+        """A mapping key that is not a plain string: a plain scalar of another type, made a string."""
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            raise LoadError("YAML merge keys (<<) are not allowed in recipes", self.pos(key_node))
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise LoadError("mapping keys must be plain scalars", self.pos(key_node))
+        key = self.scalar(key_node)
+        if isinstance(key, (dict, list)) or key is None:
+            raise LoadError("mapping keys must be plain scalars", self.pos(key_node))
+        return str(key) if not isinstance(key, str) else key
 
     def scalar(self, node):
         if node.tag == _STR_TAG:  # most values: skip PyYAML's per-object bookkeeping
             if node.style == '"':  # only escapes (\0, \uD800) can make these
                 self.check_string(node.value, node)
             return node.value
+        if node.tag == _INT_TAG and node.value.isascii() and node.value.isdigit() and (
+                node.value[0] != "0" or node.value == "0") and len(node.value) < 19:
+            return int(node.value)  # a plain decimal (ports, sizes): what PyYAML's constructor makes
         if node.tag not in _SCALAR_TAGS:
             # A collection tag on a scalar (!!seq x) makes PyYAML's constructor return a generator,
             # and any other tag names a constructor a recipe has no business calling.

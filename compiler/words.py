@@ -26,12 +26,14 @@ def joined(*parts: Word) -> Word:
         return "".join(parts) or ()
     merged: list = []
     for part in parts:
-        for piece in part if isinstance(part, tuple) else (part,):
-            if not isinstance(piece, str):  # a Ref (never compared with "": its __eq__ is Python's)
+        for piece in part if type(part) is tuple else (part,):
+            if type(piece) is not str:  # a Ref (never compared with "": its __eq__ is Python's)
                 merged.append(piece)
-            elif merged and isinstance(merged[-1], str):
+            elif not piece:
+                continue
+            elif merged and type(merged[-1]) is str:
                 merged[-1] += piece
-            elif piece:
+            else:
                 merged.append(piece)
     if len(merged) == 1:
         return merged[0]
