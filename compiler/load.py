@@ -281,8 +281,8 @@ class _Builder:
             keys: dict = {}
             key_positions = self.key_positions
             for key_node, value_node in node.value:
-                if key_node.tag == _STR_TAG and key_node.style is None and isinstance(key_node, yaml.ScalarNode):
-                    key = key_node.value  # a plain key (most): no escapes, no tag, no merge key
+                if key_node.tag == _STR_TAG and key_node.style != '"' and isinstance(key_node, yaml.ScalarNode):
+                    key = key_node.value  # a string key (most): no escapes to check, not a merge key
                 else:
                     key = self.key(key_node)
                 if key in keys:
