@@ -164,9 +164,10 @@ def test_a_term_lost_before_setsid_is_sent_again_to_the_group(tmp_path):
                                  f"exec {shutil.which('setsid')} \"$@\"\n")
     (fake / "setsid").chmod(0o755)
     # start_service waits for the group to exist, so the window is inside it: a TERM to the
-    # launcher from a helper that sees the fake setsid running lands there.
+    # launcher from a helper that sees the fake setsid running, and the service recorded (its PID
+    # file, written just before that wait), lands there.
     lib_launcher(tmp_path, f'PATH="{fake}:$PATH"\n'
-                 f"(until [[ -e {marker} ]]; do sleep 0.01; done; kill -TERM $$) &\n"
+                 f'(until [[ -e {marker} && -e "$here/svc.pid" ]]; do sleep 0.01; done; kill -TERM $$) &\n'
                  'start_service svc "$here/svc.log" http://127.0.0.1:9/ -- sleep 302 || exit 1\n'
                  "sleep 5\nexit 3\n", grace_s=6)
     run = run_bundle(tmp_path, None)
