@@ -37,11 +37,27 @@ class ProjectConfig:
     def display(self, path: Path) -> str:
         """``path`` as written in output: relative to the root when inside it, else as given."""
         if self.root is not None:
-            try:
-                return Path(path).resolve().relative_to(self.root).as_posix()
-            except ValueError:
-                pass
+            full, root = _real(os.fspath(path)), os.fspath(self.root)
+            if full == root:
+                return "."
+            inside = root if root.endswith(os.sep) else root + os.sep
+            if full.startswith(inside):
+                return full[len(inside):]
         return str(path)
+
+
+def _real(path: str) -> str:
+    """os.path.realpath(path), its folder resolved once a process (lint shows every recipe of one
+    folder, and resolving walks each component); the file itself resolved where it is a link."""
+    if os.path.islink(path) or ".." in path.split(os.sep):  # (abspath folds a/link/.. without the link)
+        return os.path.realpath(path)
+    folder, name = os.path.split(os.path.abspath(path))
+    return os.path.join(_real_folder(folder), name)
+
+
+@functools.lru_cache(maxsize=64)
+def _real_folder(folder: str) -> str:
+    return os.path.realpath(folder)
 
 
 def _table_text(path: Path) -> str | None:

@@ -6,10 +6,13 @@ from __future__ import annotations
 import filecmp
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
 from conftest import ROOT, run_recipec
+
+from recipec.config import project_config
 
 KIMI = (ROOT / "tests" / "data" / "kimik2.5-flat.yaml").read_text()  # kimik2.5, flat
 
@@ -252,3 +255,27 @@ def test_a_checked_tool_recipec_table_is_read_from_the_cache_and_a_bad_one_never
                               capture_output=True, text=True)
         assert proc.returncode == 1 and "repository must be a string" in proc.stderr, proc.stderr
     assert len(list((tmp_path / "cache" / "recipec" / "project").glob("*.json"))) == 1
+
+
+@pytest.mark.parametrize("written", ["proj/recipes/a.yaml", "plink/recipes/a.yaml", "proj/recipes/link.yaml",
+                                     "proj/recipes/../recipes/a.yaml", "plink/recipes/../recipes/a.yaml",
+                                     "proj/linkdir/../recipes/a.yaml", "other/b.yaml", "proj"])
+def test_display_is_the_resolved_path_relative_to_the_root(tmp_path, monkeypatch, written):
+    """ProjectConfig.display resolves a recipe's folder once a process: what it shows must stay
+    what Path.resolve() and relative_to the root show, through linked folders, a linked file, `..`
+    after a link, and paths outside the project."""
+    (tmp_path / "proj" / "recipes").mkdir(parents=True)
+    (tmp_path / "other" / "deep").mkdir(parents=True)
+    (tmp_path / "proj" / "pyproject.toml").write_text("[tool.recipec]\n")
+    (tmp_path / "proj" / "recipes" / "a.yaml").write_text("")
+    (tmp_path / "other" / "b.yaml").write_text("")
+    (tmp_path / "proj" / "recipes" / "link.yaml").symlink_to(tmp_path / "other" / "b.yaml")
+    (tmp_path / "proj" / "linkdir").symlink_to(tmp_path / "other" / "deep")  # linkdir/.. is other/
+    (tmp_path / "plink").symlink_to(tmp_path / "proj")
+    monkeypatch.chdir(tmp_path)
+    config = project_config(Path("proj/recipes"))
+    try:
+        expected = Path(written).resolve().relative_to(config.root).as_posix()
+    except ValueError:
+        expected = written
+    assert config.display(Path(written)) == expected
