@@ -69,38 +69,41 @@ def result_file(recipe: Recipe, concurrency: int) -> str:
     return f"{recipe.name}-{point_name(concurrency)}-n{prompts_of(recipe, concurrency)}-{data}{rate}.json"
 
 
-def _point_argv(recipe: Recipe, router_url: Word, concurrency: int, sources: dict) -> list:
+def _point_argvs(recipe: Recipe, router_url: Word, sources: dict) -> list[tuple]:
+    """Every point's argv, in sweep order; sources: the recipe key each flag comes from. The
+    points differ only in the prompts, the concurrency and the words naming the point."""
     b = recipe.benchmark
-    argv: list[Word] = [*b.command, "--backend", b.backend, "--base-url", router_url,
-                        "--model", recipe.model.path]
+    head: list[Word] = [*b.command, "--backend", b.backend, "--base-url", router_url, "--model", recipe.model.path]
     if recipe.model.served_name:
-        argv += ["--served-model-name", recipe.model.served_name]
+        head += ["--served-model-name", recipe.model.served_name]
     if b.dataset.random:
         r = b.dataset.random
-        argv += ["--dataset-name", "random", "--random-input-len", str(r.input_len),
+        head += ["--dataset-name", "random", "--random-input-len", str(r.input_len),
                  "--random-output-len", str(r.output_len)]
         if r.range_ratio:
-            argv += ["--random-range-ratio", fmt(r.range_ratio)]
+            head += ["--random-range-ratio", fmt(r.range_ratio)]
     else:
-        argv += ["--dataset-name", b.dataset.file.format, "--dataset-path", b.dataset.file.path]
-    argv += ["--num-prompts", str(prompts_of(recipe, concurrency)), "--max-concurrency", str(concurrency),
-             "--request-rate", fmt(b.request_rate), "--num-warmups", str(b.warmups)]
+        head += ["--dataset-name", b.dataset.file.format, "--dataset-path", b.dataset.file.path]
+    rate: list[Word] = ["--request-rate", fmt(b.request_rate), "--num-warmups", str(b.warmups)]
     if b.ignore_eos:
-        argv.append("--ignore-eos")
+        rate.append("--ignore-eos")
     given = {flag_name(k) for k in b.args}
     if "--percentile-metrics" not in given:
-        argv += ["--percentile-metrics", PERCENTILE_METRICS]
+        rate += ["--percentile-metrics", PERCENTILE_METRICS]
         sources["--percentile-metrics"] = ("benchmark",)
     if "--metric-percentiles" not in given:
-        argv += ["--metric-percentiles", METRIC_PERCENTILES]
+        rate += ["--metric-percentiles", METRIC_PERCENTILES]
         sources["--metric-percentiles"] = ("benchmark",)
-    name = point_name(concurrency)
-    argv += ["--save-result", "--result-dir", Ref("RESULT_DIR"), "--result-filename", result_file(recipe, concurrency),
-             "--label", f"{recipe.name}-{name}",
-             "--metadata", f"recipe={recipe.name}", f"point={name}", f"concurrency={concurrency}"]
+    rate += ["--save-result", "--result-dir", Ref("RESULT_DIR")]
     sources.update(_OWNED_SOURCES)
-    argv += sourced_flags(b.args, ("benchmark", "args"), sources)
-    return argv
+    tail = sourced_flags(b.args, ("benchmark", "args"), sources)
+    out = []
+    for c in b.concurrency:
+        name = point_name(c)
+        out.append((*head, "--num-prompts", str(prompts_of(recipe, c)), "--max-concurrency", str(c), *rate,
+                    "--result-filename", result_file(recipe, c), "--label", f"{recipe.name}-{name}",
+                    "--metadata", f"recipe={recipe.name}", f"point={name}", f"concurrency={c}", *tail))
+    return out
 
 
 def _metrics_url(base: Word) -> Word:
@@ -114,9 +117,8 @@ def plan_benchmark(recipe: Recipe, router_url: Word, node: int, prefill_bases: l
         return None
     sources: dict = {}
     env = tuple((k, fmt(v)) for k, v in b.env.items())
-    points = tuple(BenchPoint(point_name(c), c, prompts_of(recipe, c), result_file(recipe, c),
-                              tuple(_point_argv(recipe, router_url, c, sources)), launch_env=env)
-                   for c in b.concurrency)
+    points = tuple(BenchPoint(point_name(c), c, prompts_of(recipe, c), result_file(recipe, c), argv, launch_env=env)
+                   for c, argv in zip(b.concurrency, _point_argvs(recipe, router_url, sources)))
     body = _SORTED_JSON.encode({"model": recipe.model.served_name or recipe.model.path, "prompt": b.answers.prompt,
                                 "max_tokens": b.answers.max_tokens, "temperature": 0})
     check = b.answers.check_pd
