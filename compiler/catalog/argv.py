@@ -148,7 +148,7 @@ def read_argv(words: list, catalog: dict, positionals_used: int = 0) -> Iterator
     """Read argv words (after the command) as the catalog's parser would; yield (problem, value).
 
     positionals_used: positional arguments already in the command (`vllm serve MODEL`)."""
-    flags, syntax = catalog["flags"], catalog.get("syntax", {})
+    syntax = catalog.get("syntax", {})
     free = [p["name"] for p in catalog.get("positionals", ()) if p.get("nargs") in ("?", 1, None)]
     free = free[positionals_used:]
 
@@ -161,6 +161,7 @@ def read_argv(words: list, catalog: dict, positionals_used: int = 0) -> Iterator
             return Problem("unexpected-value", flag, message, hint, parser_accepts=True)
         return Problem("unexpected-value", flag, message, hint)
 
+    equals = syntax.get("flag_equals_value", True)
     i = 0
     while i < len(words):
         word = words[i]
@@ -168,64 +169,97 @@ def read_argv(words: list, catalog: dict, positionals_used: int = 0) -> Iterator
         if not _is_flag(word):
             yield stray("", f"'{_shown(word)}' is the value of no flag", [word]), word
             continue
-        inline = None
-        if "=" in word and syntax.get("flag_equals_value", True):
-            word, inline = word.split("=", 1)
-        values: list = [] if inline is None else [inline]
-        while inline is None and i < len(words) and not _is_flag(words[i]):
-            values.append(words[i])
-            i += 1
-        name, dotted = _normalise(word, syntax, flags)
-        meta = flags.get(name)
-        if meta is None:
-            positive = "--" + name[5:] if name.startswith("--no-") else None
-            if positive in flags and not flags[positive].get("takes_value"):
-                yield Problem("unknown-flag", word, f"{positive} cannot be negated in {engine_name(catalog)}: "
-                              f"false writes {word}, which it does not accept",
-                              "leave the key out, or set it to null"), None
-            elif (full := _abbreviates(name, flags, syntax)) is not None:
-                yield Problem("unknown-flag", word, f"{word} is not a flag of {engine_name(catalog)} (its parser "
-                              f"would take it as an abbreviation of {full})",
-                              f"did you mean {full}? Spell it out: an abbreviation changes meaning "
-                              "when a new flag shares its prefix", parser_accepts=True), None
-            else:
-                yield Problem("unknown-flag", word, f"{word} is not a flag of {engine_name(catalog)}",
-                              _did_you_mean(name, flags)), None
-            continue
-        if dotted is not None:  # --json-flag.key VALUE sets one key of the JSON value
-            fields = catalog.get("kv_transfer_config_fields") if name == "--kv-transfer-config" else None
-            key = dotted.split(".", 1)[0]
-            if fields and key not in fields:
-                import difflib  # noqa: PLC0415 (only a misspelling pays for it)
-                close = difflib.get_close_matches(key, sorted(fields), n=1)
-                yield Problem("kv-transfer-config", word, f"{word} sets '{key}', which KVTransferConfig of "
-                              f"{engine_name(catalog)} does not have",
-                              f"did you mean '{close[0]}'?" if close else None), None
-            elif len(values) != 1:
-                yield Problem("missing-value" if not values else "unexpected-value", word,
-                              f"{word} takes one value, got {len(values)}"), None
-            continue
-        least, most = _arity(meta.get("nargs", 1))
-        if most == 0 and values:
-            yield stray(word, f"{word} is a switch and takes no value, but '{_shown(values[0])}' "
-                        "follows it", values, "write true or false for a switch: true gives the flag "
-                        "alone, false its --no- form"), values[0]
-            continue
-        if len(values) < least:
-            yield Problem("missing-value", word, f"{word} needs {'a value' if least == 1 else f'{least} values'}"
-                          f", got {'none' if not values else len(values)}"), None
-            continue
-        if most is not None and len(values) > most:
-            extra = values[most]
-            yield stray(word, f"{word} takes {most} value{'s' if most != 1 else ''}, but "
-                        f"'{_shown(extra)}' follows too", values[most:]), extra
-            values = values[:most]
-        for value in values:
-            if not isinstance(value, str):
-                continue  # filled in at run time (an address)
-            why = _bad_value(value, meta)
-            if why:
-                yield Problem("invalid-value", word, f"{word}: {why}"), value
+        first = i
+        if not (equals and "=" in word):
+            while i < len(words) and not _is_flag(words[i]):
+                i += 1
+        yield from _flag_reading(word, tuple(words[first:i]), catalog, stray)
+
+
+# A flag's reading is a function of its words and the catalog, but for a value that fills a free
+# positional (stray): a sweep's argv, and the argv of many recipes, repeat most flags with the same
+# values, so each distinct flag is read once a process. Catalogs live as long as the process
+# (catalog_for caches them): a catalog's id is a stable key, and each entry keeps its catalog.
+_FLAG_READINGS: dict[tuple, tuple] = {}
+_MAX_FLAG_READINGS = 16384
+
+
+def _flag_reading(word, following: tuple, catalog: dict, stray) -> list:
+    key = (id(catalog), word, following)
+    hit = _FLAG_READINGS.get(key)
+    if hit is not None and hit[0] is catalog:
+        return hit[1]
+    strays: list = []
+
+    def counted(*args, **kwargs) -> Problem:
+        strays.append(True)
+        return stray(*args, **kwargs)
+
+    found = list(_read_flag(word, list(following), catalog, counted))
+    if not strays:  # a stray's reading depends on the positionals still free: read it each time
+        if len(_FLAG_READINGS) >= _MAX_FLAG_READINGS:
+            _FLAG_READINGS.clear()
+        _FLAG_READINGS[key] = (catalog, found)
+    return found
+
+
+def _read_flag(word, values: list, catalog: dict, stray) -> Iterator[tuple[Problem, object]]:
+    """The problems of one flag word and the words after it up to the next flag."""
+    flags, syntax = catalog["flags"], catalog.get("syntax", {})
+    if "=" in word and syntax.get("flag_equals_value", True):
+        word, inline = word.split("=", 1)
+        values = [inline]
+    name, dotted = _normalise(word, syntax, flags)
+    meta = flags.get(name)
+    if meta is None:
+        positive = "--" + name[5:] if name.startswith("--no-") else None
+        if positive in flags and not flags[positive].get("takes_value"):
+            yield Problem("unknown-flag", word, f"{positive} cannot be negated in {engine_name(catalog)}: "
+                          f"false writes {word}, which it does not accept",
+                          "leave the key out, or set it to null"), None
+        elif (full := _abbreviates(name, flags, syntax)) is not None:
+            yield Problem("unknown-flag", word, f"{word} is not a flag of {engine_name(catalog)} (its parser "
+                          f"would take it as an abbreviation of {full})",
+                          f"did you mean {full}? Spell it out: an abbreviation changes meaning "
+                          "when a new flag shares its prefix", parser_accepts=True), None
+        else:
+            yield Problem("unknown-flag", word, f"{word} is not a flag of {engine_name(catalog)}",
+                          _did_you_mean(name, flags)), None
+        return
+    if dotted is not None:  # --json-flag.key VALUE sets one key of the JSON value
+        fields = catalog.get("kv_transfer_config_fields") if name == "--kv-transfer-config" else None
+        key = dotted.split(".", 1)[0]
+        if fields and key not in fields:
+            import difflib  # noqa: PLC0415 (only a misspelling pays for it)
+            close = difflib.get_close_matches(key, sorted(fields), n=1)
+            yield Problem("kv-transfer-config", word, f"{word} sets '{key}', which KVTransferConfig of "
+                          f"{engine_name(catalog)} does not have",
+                          f"did you mean '{close[0]}'?" if close else None), None
+        elif len(values) != 1:
+            yield Problem("missing-value" if not values else "unexpected-value", word,
+                          f"{word} takes one value, got {len(values)}"), None
+        return
+    least, most = _arity(meta.get("nargs", 1))
+    if most == 0 and values:
+        yield stray(word, f"{word} is a switch and takes no value, but '{_shown(values[0])}' "
+                    "follows it", values, "write true or false for a switch: true gives the flag "
+                    "alone, false its --no- form"), values[0]
+        return
+    if len(values) < least:
+        yield Problem("missing-value", word, f"{word} needs {'a value' if least == 1 else f'{least} values'}"
+                      f", got {'none' if not values else len(values)}"), None
+        return
+    if most is not None and len(values) > most:
+        extra = values[most]
+        yield stray(word, f"{word} takes {most} value{'s' if most != 1 else ''}, but "
+                    f"'{_shown(extra)}' follows too", values[most:]), extra
+        values = values[:most]
+    for value in values:
+        if not isinstance(value, str):
+            continue  # filled in at run time (an address)
+        why = _bad_value(value, meta)
+        if why:
+            yield Problem("invalid-value", word, f"{word}: {why}"), value
 
 
 def engine_name(catalog: dict) -> str:
