@@ -88,6 +88,7 @@ def test_port_taken_by_an_ipv6_listener_is_seen_without_ss(local_bundle, standin
     (no_ss / "ss").chmod(0o755)
     try:
         sock = socket.socket(socket.AF_INET6)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a TIME_WAIT is not "no IPv6"
         sock.bind(("::", ports["router.port"]))
     except OSError:
         pytest.skip("no IPv6 on this machine")

@@ -142,6 +142,9 @@ def container_name(s: Setup, service: str) -> str:
 def hold_port(key: str, host: str = "127.0.0.1") -> Callable[[Setup], None]:
     def prepare(s: Setup) -> None:
         sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        # As free_ports checked it: an earlier test's connections can leave the port in TIME_WAIT
+        # (CI once failed here, EADDRINUSE); no other socket can listen on it either way.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, s.ports[key]))
         sock.listen(1)
         s.held.append(sock)
