@@ -320,7 +320,9 @@ class _Builder:
             return node.value
         if node.tag == _INT_TAG and node.value.isascii() and node.value.isdigit() and (
                 node.value[0] != "0" or node.value == "0") and len(node.value) < 19:
-            return int(node.value)  # a plain decimal (ports, sizes): what PyYAML's constructor makes
+            # A plain decimal (ports, sizes): what PyYAML's constructor makes. Long digit strings
+            # take the path below, which words Python's int_max_str_digits refusal in ours.
+            return int(node.value)
         if node.tag not in _SCALAR_TAGS:
             # A collection tag on a scalar (!!seq x) makes PyYAML's constructor return a generator,
             # and any other tag names a constructor a recipe has no business calling.

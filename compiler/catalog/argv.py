@@ -169,11 +169,15 @@ def read_argv(words: list, catalog: dict, positionals_used: int = 0) -> Iterator
         if not _is_flag(word):
             yield stray("", f"'{_shown(word)}' is the value of no flag", [word]), word
             continue
-        first = i
-        if not (equals and "=" in word):
+        if equals and "=" in word:
+            word, inline = word.split("=", 1)
+            values: tuple = (inline,)
+        else:
+            first = i
             while i < len(words) and not _is_flag(words[i]):
                 i += 1
-        yield from _flag_reading(word, tuple(words[first:i]), catalog, stray)
+            values = tuple(words[first:i])
+        yield from _flag_reading(word, values, catalog, stray)
 
 
 # A flag's reading is a function of its words and the catalog, but for a value that fills a free
@@ -184,8 +188,9 @@ _FLAG_READINGS: dict[tuple, tuple] = {}
 _MAX_FLAG_READINGS = 16384
 
 
-def _flag_reading(word, following: tuple, catalog: dict, stray) -> list:
-    key = (id(catalog), word, following)
+def _flag_reading(word: str, values: tuple, catalog: dict, stray) -> list:
+    """_read_flag's (problem, value) pairs, kept unless stray was called."""
+    key = (id(catalog), word, values)
     hit = _FLAG_READINGS.get(key)
     if hit is not None and hit[0] is catalog:
         return hit[1]
@@ -195,7 +200,7 @@ def _flag_reading(word, following: tuple, catalog: dict, stray) -> list:
         strays.append(True)
         return stray(*args, **kwargs)
 
-    found = list(_read_flag(word, list(following), catalog, counted))
+    found = list(_read_flag(word, list(values), catalog, counted))
     if not strays:  # a stray's reading depends on the positionals still free: read it each time
         if len(_FLAG_READINGS) >= _MAX_FLAG_READINGS:
             _FLAG_READINGS.clear()
@@ -203,12 +208,10 @@ def _flag_reading(word, following: tuple, catalog: dict, stray) -> list:
     return found
 
 
-def _read_flag(word, values: list, catalog: dict, stray) -> Iterator[tuple[Problem, object]]:
-    """The problems of one flag word and the words after it up to the next flag."""
+def _read_flag(word: str, values: list, catalog: dict, stray) -> Iterator[tuple[Problem, object]]:
+    """The problems of one flag (its name, without an `=value`) and its values: the `=value`, or
+    the words after it up to the next flag."""
     flags, syntax = catalog["flags"], catalog.get("syntax", {})
-    if "=" in word and syntax.get("flag_equals_value", True):
-        word, inline = word.split("=", 1)
-        values = [inline]
     name, dotted = _normalise(word, syntax, flags)
     meta = flags.get(name)
     if meta is None:

@@ -88,7 +88,9 @@ def service_argvs(plan: Plan) -> list[ServiceArgv]:
 # them, and the variants of a sweep mostly repeat one another's argv (a sweep changes a value or
 # two): each distinct argv is read once a process. Catalogs live as long as the process
 # (catalog_for caches them), so a catalog's id is a stable key; each entry keeps its catalog, and
-# a key whose catalog is another object (an id reused) is read again.
+# a key whose catalog is another object (an id reused) is read again. Below this, catalog/argv.py
+# keeps each flag's reading too (the argv of different recipes share most flags): without this
+# whole-argv layer a lint costs 0.42 M instructions more a variant, 0.24 M more a recipe.
 _READINGS: dict[tuple, tuple] = {}
 _MAX_READINGS = 4096
 

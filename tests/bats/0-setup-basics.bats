@@ -52,6 +52,18 @@ load helpers
   [[ $output == *'zombie: not running'* && $output == *'gone: not running'* ]]
 }
 
+@test "proc_stat: state, parent and process group, even when the command name holds ') '" {
+  ln -s "$(command -v sleep)" "$BATS_TEST_TMPDIR/a) b c"
+  lib '"$here/a) b c" 30 & c=$!; sleep 0.2
+       proc_stat "$c" && echo "state=${PROC_STAT[0]} parent=${PROC_STAT[1]} group=${PROC_STAT[2]}"
+       echo "launcher=$$ group_of_launcher=$(cut -d " " -f 5 "/proc/$$/stat")"  # bash: no space in its name
+       kill "$c"; wait "$c" || true; proc_stat "$c" || echo "gone: none"'
+  [[ $output =~ state=S\ parent=([0-9]+)\ group=([0-9]+) ]]
+  parent=${BASH_REMATCH[1]} group=${BASH_REMATCH[2]}
+  [[ $output == *"launcher=$parent group_of_launcher=$group"* ]]
+  [[ $output == *'gone: none'* ]]
+}
+
 @test "show_log_tail: the last LOG_TAIL_LINES lines, marked; or that there were none" {
   lib 'printf "%s\n" one two three four five >"$here/a.log"; : >"$here/b.log"
        SERVICE_LOG[a]=$here/a.log; SERVICE_LOG[b]=$here/b.log

@@ -12,7 +12,7 @@
 #
 # Sections, in the order a run meets them:
 #   0. setup       strict mode, the tunables' check, the state the sections share
-#   1. basics      log, die, clock_ms, proc_start, a failed service's log tail
+#   1. basics      log, die, clock_ms, proc_stat, proc_start, a failed service's log tail
 #   2. preflight   commands on PATH, free ports, leftovers of an earlier run
 #   3. start       start_service, critical, watch_remote, the watchdog
 #   4. readiness   probe, pause, wait_ready, run_over
@@ -83,19 +83,26 @@ die() {
   exit 1
 }
 
+# proc_stat PID: PROC_STAT, the fields of /proc/PID/stat after the command name (which may hold
+# spaces): 0 the state, 1 the parent, 2 the process group, 19 the start time; status 1 if there is
+# no such process.
+PROC_STAT=()
+proc_stat() {
+  local line
+  PROC_STAT=()
+  read -r line 2>/dev/null <"/proc/$1/stat" || return 1
+  read -r -a PROC_STAT <<<"${line##*) }"
+}
+
 # proc_start PID: PROC_START, when process PID started (clock ticks since boot, field 22 of
 # /proc/PID/stat); status 1 if it does not run (a zombie has ended). A PID can be reused; a PID
 # with its start time names one process for good.
 PROC_START=""
 proc_start() {
-  local line rest
-  local -a field
   PROC_START=""
-  read -r line 2>/dev/null <"/proc/$1/stat" || return 1
-  rest=${line##*) }
-  read -r -a field <<<"$rest"
-  [[ ${field[0]} != Z ]] || return 1
-  PROC_START=${field[19]}
+  proc_stat "$1" || return 1
+  [[ ${PROC_STAT[0]} != Z ]] || return 1
+  PROC_START=${PROC_STAT[19]}
 }
 
 # show_log_tail NAME: the last lines a service wrote, for the reader of a failure.
@@ -320,8 +327,7 @@ start_service() {
     done
     exec setsid "$@" 9>&- # the watchdog's pipe: only the launcher may hold it open
   ) >"$logfile" 2>&1 </dev/null &
-  local pid=$! stat tries=0
-  local -a fields
+  local pid=$! tries=0
   watch_group "$pid" "$name"
   SERVICE_PID[$name]=$pid
   SERVICE_LOG[$name]=$logfile
@@ -330,13 +336,10 @@ start_service() {
   STARTED+=("$name")
   printf '%s\n' "$pid" >"${logfile%.log}.pid"
   # The child calls setsid itself: until it has, there is no process group $pid. Wait
-  # (microseconds, as a rule) until the child leads its group (field 5 of /proc/PID/stat), or is
-  # gone, so that callers find the group; a teardown inside this wait finds the service registered
-  # above and TERMs its group once it exists (term_new_groups).
-  while read -r stat 2>/dev/null <"/proc/$pid/stat"; do
-    read -r -a fields <<<"${stat##*) }"
-    [[ ${fields[2]:-} != "$pid" ]] || break
-    ((tries++ < 500)) || break
+  # (microseconds, as a rule; at most 5 s) until the child leads its group, or is gone, so that
+  # callers find the group; a teardown inside this wait finds the service registered above and
+  # TERMs its group once it exists (term_new_groups).
+  while proc_stat "$pid" && [[ ${PROC_STAT[2]:-} != "$pid" ]] && ((tries++ < 500)); do
     sleep 0.01
   done
   log "started $name (pid $pid, log $logfile)"
@@ -368,7 +371,7 @@ WATCHDOG_PID=""
 # start_watchdog LOGFILE: start it (bash, the functions below, its own session).
 start_watchdog() {
   local code
-  code=$(declare -f log clock_ms proc_start scan_live watchdog stop_groups "${WATCHDOG_ALSO[@]}")
+  code=$(declare -f log clock_ms proc_stat proc_start scan_live watchdog stop_groups "${WATCHDOG_ALSO[@]}")
   exec 9> >(exec setsid bash -c "set -uo pipefail; $code; watchdog \"\$@\"" watchdog \
     "$GRACE_PERIOD_S" "${NODE_LABEL:-launch}" >>"$1" 2>&1)
   WATCHDOG_PID=$!
@@ -722,16 +725,16 @@ serve_while_up() {
 # second or so.
 declare -A LIVE_GROUP=() LIVE_PID=()
 scan_live() {
-  local stat line rest state pgrp
+  local stat pid
   LIVE_GROUP=()
   LIVE_PID=()
   for stat in /proc/[0-9]*/stat; do
-    read -r line 2>/dev/null <"$stat" || continue
-    rest=${line##*) }
-    read -r state _ pgrp _ <<<"$rest"
-    if [[ $state != Z ]]; then
-      LIVE_GROUP[$pgrp]=1
-      LIVE_PID[${line%% *}]=1
+    pid=${stat#/proc/}
+    pid=${pid%/stat}
+    proc_stat "$pid" || continue
+    if [[ ${PROC_STAT[0]} != Z ]]; then
+      LIVE_GROUP[${PROC_STAT[2]}]=1
+      LIVE_PID[$pid]=1
     fi
   done
 }
@@ -748,15 +751,11 @@ still_running() {
 
 # is_child PID: is PID a running child of this shell?
 is_child() {
-  local line rest ppid
   if [[ ! -r /proc/self/stat ]]; then
     kill -0 "$1" 2>/dev/null
     return
   fi
-  read -r line 2>/dev/null <"/proc/$1/stat" || return 1
-  rest=${line##*) }
-  read -r _ ppid _ <<<"$rest"
-  [[ $ppid == "$$" ]]
+  proc_stat "$1" && [[ ${PROC_STAT[1]} == "$$" ]]
 }
 
 # signal_group SIGNAL PID: the process group PID leads (the service and all its children), or PID
